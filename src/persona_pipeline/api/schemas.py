@@ -1,0 +1,49 @@
+"""HTTP request and response bodies that are not contract models themselves."""
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from persona_pipeline.contracts import Constraints, Persona, RequestState
+from persona_pipeline.contracts.events import MAX_BRIEF_CHARS, MAX_PERSONAS_PER_REQUEST
+
+
+class CreatePersonas(BaseModel):
+    """Body of ``POST /v1/persona``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brief: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BRIEF_CHARS)
+    ]
+    count: Annotated[int, Field(ge=1, le=MAX_PERSONAS_PER_REQUEST)] = 1
+    constraints: Constraints = Constraints()
+    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+
+
+class Accepted(BaseModel):
+    request_id: uuid.UUID
+    status: RequestState
+    status_url: str
+
+
+class PersonaPage(BaseModel):
+    items: list[Persona]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+    limit: int
+
+
+class ServiceInfo(BaseModel):
+    service: str
+    version: str
+    generator: str
+    model: str | None
+    links: dict[str, str]
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]

@@ -1,0 +1,1 @@
+"""The ``persona`` command line: ``dev``, ``api``, ``worker`` and ``request``."""

@@ -1,0 +1,129 @@
+"""Entrypoints: each subcommand reads settings once, sets up logging and runs one process.
+
+Heavy imports happen inside the commands so ``persona --help`` stays instant and
+one command never loads another's dependencies.
+"""
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from persona_pipeline.core.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="persona",
+    help="Event-driven persona generation: Kafka in, MongoDB and persona.created out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        err.print("[red]Invalid configuration:[/red]")
+        for error in exc.errors():
+            name = "_".join(str(p) for p in error["loc"]).upper() or "settings"
+            err.print(f"  {name}: {error['msg']}")
+        err.print("Fix the environment variables above (see the README's configuration table).")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (API_HOST:API_PORT, default 127.0.0.1:8080)."""
+    import uvicorn
+
+    from persona_pipeline.api.app import create_app
+    from persona_pipeline.core.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings, "api")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Consume generation requests; serves /health, /ready and /metrics on WORKER_PORT."""
+    import uvicorn
+
+    from persona_pipeline.consumers.app import create_worker
+    from persona_pipeline.core.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings, "worker")
+    uvicorn.run(
+        create_worker(settings).app,
+        host=settings.worker_host,
+        port=settings.worker_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole stack locally: Kafka, MongoDB (data in DEV_DATA_DIR), worker and API.
+
+    Stays in the foreground; Ctrl-C stops every process it started."""
+    from persona_pipeline.core.logging import configure_logging
+    from persona_pipeline.devstack.runner import run_dev_stack
+
+    settings = _settings()
+    configure_logging(settings, "dev")
+    sys.exit(run_dev_stack(settings))
+
+
+@app.command()
+def request(
+    brief: Annotated[str, typer.Option(help="What the personas are for.")],
+    count: Annotated[int, typer.Option(min=1, max=50, help="How many personas.")] = 1,
+    country: Annotated[str | None, typer.Option(help="Country name or ISO code.")] = None,
+    occupation: Annotated[str | None, typer.Option()] = None,
+    min_age: Annotated[int | None, typer.Option(min=16, max=100)] = None,
+    max_age: Annotated[int | None, typer.Option(min=16, max=100)] = None,
+    locale: Annotated[str | None, typer.Option(help="Language, e.g. de-DE.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Reproducible grounding.")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow until every persona exists.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait with --wait.")] = 300,
+) -> None:
+    """Publish a generation request to Kafka; with --wait, show progress and the personas."""
+    from persona_pipeline.producers.cli import build_request, run_request
+
+    settings = _settings()
+    event = build_request(
+        brief=brief,
+        count=count,
+        constraints={
+            "country": country,
+            "occupation": occupation,
+            "min_age": min_age,
+            "max_age": max_age,
+            "locale": locale,
+        },
+        seed=seed,
+        console=err,
+    )
+    code = asyncio.run(run_request(settings, event, wait=wait, deadline_s=timeout))
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    app()

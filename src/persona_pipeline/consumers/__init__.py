@@ -1,0 +1,1 @@
+"""The generation worker: consumes requests, generates, stores, publishes."""

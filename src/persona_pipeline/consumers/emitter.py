@@ -1,0 +1,68 @@
+"""Where the worker's outgoing events go: ``persona.created``, ``persona.failed`` and the DLQ."""
+
+from datetime import datetime
+from typing import Protocol
+
+from persona_pipeline.contracts import PersonaCreated, PersonaFailed
+from persona_pipeline.core.kafka import Publisher, publish_event
+from persona_pipeline.core.metrics import PipelineMetrics
+
+MAX_ERROR_HEADER_CHARS = 1000
+
+
+class EventSink(Protocol):
+    async def created(self, event: PersonaCreated) -> None: ...
+
+    async def failed(self, event: PersonaFailed) -> None: ...
+
+
+class KafkaEventSink:
+    """Publishes keyed by request id, so one request's events stay in order on one partition."""
+
+    def __init__(self, created: Publisher, failed: Publisher, metrics: PipelineMetrics) -> None:
+        self._created = created
+        self._failed = failed
+        self._metrics = metrics
+
+    async def created(self, event: PersonaCreated) -> None:
+        await publish_event(self._created, event, str(event.persona.request_id))
+        self._metrics.events_published.labels("persona.created").inc()
+
+    async def failed(self, event: PersonaFailed) -> None:
+        await publish_event(self._failed, event, str(event.request_id))
+        self._metrics.events_published.labels("persona.failed").inc()
+
+
+class DeadLetters:
+    """Sends an unusable request event to the DLQ byte for byte, with the why in headers.
+
+    Keeping the original bytes as the body (the Kafka Connect convention) means a
+    fixed event can be replayed onto ``persona.requests`` unchanged.
+    """
+
+    def __init__(self, publisher: Publisher, source_topic: str, metrics: PipelineMetrics) -> None:
+        self._publisher = publisher
+        self._source = source_topic
+        self._metrics = metrics
+
+    async def send(
+        self,
+        body: bytes,
+        key: bytes | None,
+        error: str,
+        failed_at: datetime,
+        partition: int,
+        offset: int,
+    ) -> None:
+        await self._publisher.publish(
+            body,
+            key=key,
+            headers={
+                "x-dlq-error": error[:MAX_ERROR_HEADER_CHARS],
+                "x-dlq-failed-at": failed_at.isoformat(),
+                "x-dlq-source-topic": self._source,
+                "x-dlq-source-partition": str(partition),
+                "x-dlq-source-offset": str(offset),
+            },
+        )
+        self._metrics.dead_letters.inc()

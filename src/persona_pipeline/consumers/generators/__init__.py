@@ -1,0 +1,1 @@
+"""Persona generators behind one small interface (``PersonaGenerator``)."""

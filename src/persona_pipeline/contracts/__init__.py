@@ -1,0 +1,39 @@
+"""The shared language of the pipeline: event and persona models, topic names.
+
+Pure data with no I/O, so a downstream service can depend on this package alone.
+"""
+
+from persona_pipeline.contracts.events import (
+    SCHEMA_VERSION,
+    Constraints,
+    PersonaCreated,
+    PersonaFailed,
+    PersonaRequested,
+)
+from persona_pipeline.contracts.persona import (
+    BigFive,
+    Location,
+    Persona,
+    PersonaDraft,
+    Skeleton,
+    TokenUsage,
+)
+from persona_pipeline.contracts.requests import RequestState, RequestStatus
+from persona_pipeline.contracts.topics import Topics
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BigFive",
+    "Constraints",
+    "Location",
+    "Persona",
+    "PersonaCreated",
+    "PersonaDraft",
+    "PersonaFailed",
+    "PersonaRequested",
+    "RequestState",
+    "RequestStatus",
+    "Skeleton",
+    "TokenUsage",
+    "Topics",
+]

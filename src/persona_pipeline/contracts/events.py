@@ -1,0 +1,108 @@
+"""Events on the pipeline's topics.
+
+Every event carries ``schema_version``; consumers reject versions they do not
+know instead of guessing, and such events land in the dead-letter topic.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from persona_pipeline.contracts.persona import Persona
+
+SCHEMA_VERSION: Literal[1] = 1
+MAX_BRIEF_CHARS = 2000
+MAX_PERSONAS_PER_REQUEST = 50
+
+EVENT_NAMESPACE = uuid.UUID("0f6a3c2e-41d7-4b8e-a5a9-3d1c7e9b2f40")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class Constraints(BaseModel):
+    """Optional demographic constraints the grounding sampler must honour."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    country: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)] | None
+    ) = Field(default=None, description="Country name or ISO 3166-1 alpha-2 code.")
+    min_age: Annotated[int, Field(ge=16, le=100)] | None = None
+    max_age: Annotated[int, Field(ge=16, le=100)] | None = None
+    occupation: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)] | None
+    ) = None
+    locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = Field(
+        default=None, description="BCP 47 language tag for the generated text, e.g. `de-DE`."
+    )
+
+    @model_validator(mode="after")
+    def _age_range_ordered(self) -> Self:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError("min_age must not exceed max_age")
+        return self
+
+
+class PersonaRequested(_Event):
+    """Published on ``persona.requests``: please generate ``count`` personas."""
+
+    request_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    brief: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BRIEF_CHARS)
+    ] = Field(description="What the personas are for, e.g. `urban cyclists in Berlin`.")
+    count: Annotated[int, Field(ge=1, le=MAX_PERSONAS_PER_REQUEST)] = 1
+    constraints: Constraints = Constraints()
+    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
+        default=None, description="Makes grounding (and the offline generator) reproducible."
+    )
+    requested_by: Annotated[str, StringConstraints(max_length=120)] | None = None
+    requested_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def effective_seed(self) -> int:
+        """The seed actually used: the given one, or one derived from the request id."""
+        return self.seed if self.seed is not None else self.request_id.int % 2**63
+
+
+class PersonaCreated(_Event):
+    """Published on ``persona.created`` once a persona is durably stored."""
+
+    event_id: uuid.UUID
+    persona: Persona
+
+    @classmethod
+    def for_persona(cls, persona: Persona) -> "PersonaCreated":
+        """Build the event with an id derived from the persona, stable across redeliveries."""
+        return cls(event_id=uuid.uuid5(EVENT_NAMESPACE, f"created:{persona.id}"), persona=persona)
+
+
+class PersonaFailed(_Event):
+    """Published on ``persona.failed`` when one ordinal of a request could not be generated."""
+
+    event_id: uuid.UUID
+    request_id: uuid.UUID
+    ordinal: Annotated[int, Field(ge=0)]
+    reason: Annotated[str, StringConstraints(max_length=1000)]
+    failed_at: datetime
+
+    @classmethod
+    def for_ordinal(
+        cls, request_id: uuid.UUID, ordinal: int, reason: str, failed_at: datetime
+    ) -> "PersonaFailed":
+        return cls(
+            event_id=uuid.uuid5(EVENT_NAMESPACE, f"failed:{request_id}:{ordinal}"),
+            request_id=request_id,
+            ordinal=ordinal,
+            reason=reason[:1000],
+            failed_at=failed_at,
+        )

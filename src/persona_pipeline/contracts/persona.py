@@ -1,0 +1,130 @@
+"""The persona: what the worker stores and what ``persona.created`` carries.
+
+``Skeleton`` is the demographic grounding sampled before generation; the LLM
+only fills in ``PersonaDraft`` (the narrative fields), so the demographic mix
+is controlled by the sampler rather than by the model's biases.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Gender = Literal["female", "male", "non-binary"]
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+PERSONA_NAMESPACE = uuid.UUID("5b0c1d0e-8f3a-4c52-9e61-7a2f4f0d9b11")
+
+
+def persona_id(request_id: uuid.UUID, ordinal: int) -> uuid.UUID:
+    """The id of the ``ordinal``-th persona of a request.
+
+    Deterministic so that a redelivered request maps onto the same documents and
+    the same events; that is what makes redelivery harmless.
+    """
+    return uuid.uuid5(PERSONA_NAMESPACE, f"{request_id}:{ordinal}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(_Model):
+    city: ShortText
+    country: ShortText
+    country_code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 code when the country is known."
+    )
+
+
+class BigFive(_Model):
+    """Big Five (OCEAN) personality scores on a 0..1 scale."""
+
+    openness: Score
+    conscientiousness: Score
+    extraversion: Score
+    agreeableness: Score
+    neuroticism: Score
+
+
+class Skeleton(_Model):
+    """Demographics sampled before generation; the generator must respect them."""
+
+    age: Annotated[int, Field(ge=16, le=100)]
+    gender: Gender
+    location: Location
+    occupation: ShortText
+    personality: BigFive
+
+
+class PersonaDraft(_Model):
+    """The narrative fields a generator writes. Also the LLM's response schema."""
+
+    name: ShortText
+    bio: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    interests: Annotated[list[ShortText], Field(min_length=1, max_length=12)]
+    goals: Annotated[list[Sentence], Field(min_length=1, max_length=8)]
+    pain_points: Annotated[list[Sentence], Field(min_length=1, max_length=8)]
+    tags: Annotated[list[ShortText], Field(max_length=12)] = []
+
+
+class TokenUsage(_Model):
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    completion_tokens: Annotated[int, Field(ge=0)] = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Persona(_Model):
+    """A generated persona as stored and as published in ``persona.created``."""
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    ordinal: Annotated[int, Field(ge=0)]
+    name: ShortText
+    age: Annotated[int, Field(ge=16, le=100)]
+    gender: Gender
+    location: Location
+    occupation: ShortText
+    bio: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    interests: list[ShortText]
+    personality: BigFive
+    goals: list[Sentence]
+    pain_points: list[Sentence]
+    tags: list[ShortText]
+    created_at: datetime
+    generator: Annotated[str, Field(description="`openai` or `offline`.")]
+    model: ShortText
+    usage: TokenUsage
+
+    @classmethod
+    def assemble(
+        cls,
+        *,
+        request_id: uuid.UUID,
+        ordinal: int,
+        skeleton: Skeleton,
+        draft: PersonaDraft,
+        generator: str,
+        model: str,
+        usage: TokenUsage,
+        created_at: datetime,
+    ) -> "Persona":
+        """Join the sampled skeleton with the generated draft into one persona."""
+        return cls(
+            id=persona_id(request_id, ordinal),
+            request_id=request_id,
+            ordinal=ordinal,
+            created_at=created_at,
+            generator=generator,
+            model=model,
+            usage=usage,
+            **skeleton.model_dump(),
+            **draft.model_dump(),
+        )

@@ -1,0 +1,37 @@
+"""The lifecycle of a generation request, as reported by ``GET /v1/requests/{id}``."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RequestState(StrEnum):
+    PENDING = "pending"
+    GENERATING = "generating"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in {RequestState.COMPLETED, RequestState.PARTIAL, RequestState.FAILED}
+
+
+class RequestStatus(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    request_id: uuid.UUID
+    status: RequestState
+    brief: str
+    requested: int = Field(description="Personas asked for.")
+    stored: int = Field(default=0, description="Personas stored so far.")
+    failed: int = Field(default=0, description="Ordinals that could not be generated.")
+    failures: dict[str, str] = Field(default_factory=dict, description="Ordinal -> reason.")
+    generator: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None

@@ -1,0 +1,95 @@
+"""Loguru setup shared by every process.
+
+Coloured console lines in development, one JSON object per line in production,
+and an optional daily-rotated file kept for seven days. Standard-library loggers
+(uvicorn, FastStream, aiokafka, pymongo) are routed into the same sink so that
+every line of a process has one format.
+"""
+
+import inspect
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from persona_pipeline.core.settings import Settings
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+CONSOLE_FORMAT = (
+    "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+    "<cyan>{extra[component]}</cyan> {message} <dim>{extra[context]}</dim>"
+)
+# Chatty at INFO, and never useful to an operator at that level.
+QUIET_LOGGERS = ("aiokafka", "pymongo", "httpx", "httpcore", "openai", "faststream.access")
+
+
+class InterceptHandler(logging.Handler):
+    """Forward standard-library records to loguru, keeping the caller's location."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = inspect.currentframe(), 0
+        while frame is not None and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).bind(component=record.name).log(
+            level, record.getMessage()
+        )
+
+
+def _patch(record: "Record") -> None:
+    """Render structured context once, for both the console and the JSON format."""
+    extra = record["extra"]
+    extra.setdefault("component", record["name"])
+    fields = {k: v for k, v in extra.items() if k not in {"component", "context", "json"}}
+    extra["context"] = " ".join(f"{k}={v}" for k, v in fields.items())
+    payload = {
+        "timestamp": record["time"].isoformat(),
+        "level": record["level"].name,
+        "logger": extra["component"],
+        "message": record["message"],
+        **{k: v if isinstance(v, int | float | bool) else str(v) for k, v in fields.items()},
+    }
+    if record["exception"] is not None:
+        payload["exception"] = repr(record["exception"].value)
+    extra["json"] = json.dumps(payload, ensure_ascii=False)
+
+
+def configure_logging(settings: Settings, component: str) -> None:
+    """Install the process-wide sinks; call once at the entrypoint of a process."""
+    logger.remove()
+    logger.configure(extra={"component": component}, patcher=_patch)
+    fmt = "{extra[json]}" if settings.json_logs else CONSOLE_FORMAT
+    logger.add(
+        sys.stderr,
+        level=settings.log_level,
+        format=fmt,
+        colorize=not settings.json_logs,
+        backtrace=False,
+        diagnose=False,
+    )
+    if settings.log_file is not None:
+        logger.add(
+            settings.log_file,
+            level=settings.log_level,
+            format="{extra[json]}",
+            rotation="00:00",
+            retention="7 days",
+            enqueue=True,
+            backtrace=False,
+            diagnose=False,
+        )
+    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream"):
+        std = logging.getLogger(name)
+        std.handlers = [InterceptHandler()]
+        std.propagate = False

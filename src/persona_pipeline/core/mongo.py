@@ -1,0 +1,77 @@
+"""MongoDB access: one async client per process and the indexes every query relies on.
+
+Uses PyMongo's native async API (``AsyncMongoClient``), the maintained successor
+of Motor, which reached end of life in May 2026.
+"""
+
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from persona_pipeline.core.settings import Settings
+
+Document = dict[str, object]
+
+# Personas and request state must survive a crash once acknowledged.
+JOURNALED = WriteConcern(w="majority", j=True)
+
+
+def connect(settings: Settings) -> AsyncMongoClient[Document]:
+    """Create the process's client; it connects lazily, so this never blocks."""
+    return AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value(),
+        serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+        connectTimeoutMS=settings.mongodb_timeout_ms,
+        maxIdleTimeMS=settings.mongodb_max_idle_ms,
+        appname=settings.service_name,
+        tz_aware=True,
+        uuidRepresentation="standard",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Collections:
+    """The collections of the pipeline's database, with their write concerns applied."""
+
+    personas: AsyncCollection[Document]
+    requests: AsyncCollection[Document]
+    stats: AsyncCollection[Document]
+
+    @classmethod
+    def of(cls, db: AsyncDatabase[Document]) -> "Collections":
+        return cls(
+            personas=db.get_collection("personas", write_concern=JOURNALED),
+            requests=db.get_collection("requests", write_concern=JOURNALED),
+            stats=db.get_collection("stats", write_concern=JOURNALED),
+        )
+
+
+PERSONA_INDEXES = [
+    # Exactly-once storage: a redelivered request can never add a second copy.
+    IndexModel(
+        [("request_id", ASCENDING), ("ordinal", ASCENDING)],
+        unique=True,
+        name="request_ordinal_unique",
+    ),
+    # Keyset pagination: one unique sortable field, so a page is a plain range scan.
+    IndexModel([("sort_key", DESCENDING)], unique=True, name="sort_key"),
+    IndexModel([("keys.country", ASCENDING), ("sort_key", DESCENDING)], name="country_sort"),
+    IndexModel([("keys.occupation", ASCENDING), ("sort_key", DESCENDING)], name="occupation_sort"),
+    IndexModel([("age", ASCENDING), ("sort_key", DESCENDING)], name="age_sort"),
+    IndexModel([("request_id", ASCENDING), ("sort_key", DESCENDING)], name="request_sort"),
+    # Portable search (no $text on every MongoDB-compatible server): multikey terms.
+    IndexModel([("search_terms", ASCENDING), ("sort_key", DESCENDING)], name="search_sort"),
+]
+STATS_INDEXES = [IndexModel([("dim", ASCENDING), ("n", DESCENDING)], name="dim_count")]
+
+
+async def ensure_indexes(collections: Collections) -> None:
+    """Create the indexes if missing; idempotent, safe for every replica to run at start."""
+    await collections.personas.create_indexes(PERSONA_INDEXES)
+    await collections.stats.create_indexes(STATS_INDEXES)
+
+
+async def ping(client: AsyncMongoClient[Document]) -> None:
+    await client.admin.command("ping")

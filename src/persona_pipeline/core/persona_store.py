@@ -1,0 +1,93 @@
+"""Reads and writes of stored personas.
+
+Writes are idempotent through the unique ``(request_id, ordinal)`` index; reads
+are keyset-paginated on ``sort_key`` so every page is an index range scan.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from persona_pipeline.contracts import Persona
+from persona_pipeline.core.documents import from_document, to_document
+from persona_pipeline.core.mongo import Collections
+from persona_pipeline.core.text import fold
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaFilter:
+    """Filters shared by list and search; ``None`` means "any"."""
+
+    country: str | None = None
+    occupation: str | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+    request_id: uuid.UUID | None = None
+    terms: Sequence[str] = ()
+
+    def to_query(self) -> dict[str, Any]:
+        """A MongoDB filter built only from typed values, never from raw user input."""
+        query: dict[str, Any] = {}
+        if self.country is not None:
+            query["keys.country"] = fold(self.country)
+        if self.occupation is not None:
+            query["keys.occupation"] = fold(self.occupation)
+        age = {
+            op: bound
+            for op, bound in (("$gte", self.min_age), ("$lte", self.max_age))
+            if bound is not None
+        }
+        if age:
+            query["age"] = age
+        if self.request_id is not None:
+            query["request_id"] = self.request_id
+        if self.terms:
+            query["search_terms"] = {"$all": list(self.terms)}
+        return query
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Persona]
+    next_after: str | None
+
+
+class PersonaStore:
+    def __init__(self, collections: Collections) -> None:
+        self._personas = collections.personas
+
+    async def insert(self, persona: Persona) -> bool:
+        """Store a persona; ``False`` when this ``(request_id, ordinal)`` already exists."""
+        try:
+            await self._personas.insert_one(to_document(persona))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
+        """The personas already stored for a request, by ordinal."""
+        cursor = self._personas.find({"request_id": request_id})
+        return {p.ordinal: p for p in [from_document(doc) async for doc in cursor]}
+
+    async def count_for_request(self, request_id: uuid.UUID) -> int:
+        return await self._personas.count_documents({"request_id": request_id})
+
+    async def get(self, persona_id: uuid.UUID) -> Persona | None:
+        doc = await self._personas.find_one({"_id": persona_id})
+        return None if doc is None else from_document(doc)
+
+    async def page(self, where: PersonaFilter, limit: int, after: str | None) -> Page:
+        """Newest first; ``after`` is the ``sort_key`` of the previous page's last item."""
+        query = where.to_query()
+        if after is not None:
+            query["sort_key"] = {"$lt": after}
+        cursor = self._personas.find(query).sort("sort_key", DESCENDING).limit(limit + 1)
+        docs = await cursor.to_list(length=limit + 1)
+        has_more = len(docs) > limit
+        docs = docs[:limit]
+        next_after = str(docs[-1]["sort_key"]) if has_more and docs else None
+        return Page(items=[from_document(doc) for doc in docs], next_after=next_after)

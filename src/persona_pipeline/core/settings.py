@@ -1,0 +1,131 @@
+"""The one settings object of every process, read from the environment.
+
+Every field maps to an upper-case environment variable of the same name (see the
+README's configuration table). Secrets may also come from files in
+``SECRETS_DIR`` (default ``/run/secrets``), one file per variable, which is how
+Docker and Kubernetes mount them. The defaults run against the embedded stack
+started by ``persona dev`` with no configuration at all.
+"""
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from persona_pipeline.contracts.topics import Topics
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class GeneratorChoice(StrEnum):
+    AUTO = "auto"
+    OPENAI = "openai"
+    OFFLINE = "offline"
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    service_name: str = "persona-pipeline"
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]*$", max_length=100)] = ""
+    kafka_partitions: Annotated[int, Field(ge=1, le=1024)] = 4
+    kafka_replication_factor: Annotated[int, Field(ge=1, le=16)] = 1
+    kafka_create_topics: bool = True
+    kafka_session_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 10_000
+    kafka_heartbeat_interval_ms: Annotated[int, Field(ge=100, le=100_000)] = 3_000
+    kafka_max_poll_interval_ms: Annotated[int, Field(ge=10_000)] = 600_000
+    kafka_request_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
+
+    # MongoDB
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
+    mongodb_database: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")] = "personas"
+    mongodb_timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 5_000
+    # Below the 300 s after which some servers silently close idle sockets.
+    mongodb_max_idle_ms: Annotated[int, Field(ge=1000)] = 120_000
+
+    # Generation
+    generator: GeneratorChoice = GeneratorChoice.AUTO
+    generation_concurrency: Annotated[int, Field(ge=1, le=1024)] = 8
+    openai_api_key: SecretStr | None = None
+    openai_base_url: AnyHttpUrl | None = None
+    openai_model: Annotated[str, Field(min_length=1, max_length=100)] = "gpt-4o-mini"
+    openai_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    openai_max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    openai_temperature: Annotated[float, Field(ge=0, le=2)] = 0.9
+
+    # Worker's own HTTP port: /health, /ready, /metrics
+    worker_host: str = "127.0.0.1"
+    worker_port: Port = 8081
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8080
+    cursor_secret: SecretStr = SecretStr("dev-only-cursor-secret-change-me")
+
+    # Logging
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_file: Path | None = None
+
+    # Embedded development stack (``persona dev`` and the test fixtures)
+    dev_data_dir: Path = Path(".data")
+    dev_kafka_port: Port = 9092
+    dev_mongodb_port: Port = 27017
+
+    @model_validator(mode="after")
+    def _generator_is_usable(self) -> Self:
+        if self.generator is GeneratorChoice.OPENAI and self.openai_api_key is None:
+            raise ValueError(
+                "GENERATOR=openai needs OPENAI_API_KEY; set it or use GENERATOR=offline"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_is_not_left_on_dev_secrets(self) -> Self:
+        if self.environment is Environment.PRODUCTION and self.cursor_secret.get_secret_value() == (
+            "dev-only-cursor-secret-change-me"
+        ):
+            raise ValueError("ENVIRONMENT=production needs CURSOR_SECRET set to a random value")
+        return self
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(prefix=self.kafka_topic_prefix)
+
+    @property
+    def active_generator(self) -> GeneratorChoice:
+        """The generator that will actually run: ``auto`` resolves on the API key."""
+        if self.generator is not GeneratorChoice.AUTO:
+            return self.generator
+        return GeneratorChoice.OPENAI if self.openai_api_key else GeneratorChoice.OFFLINE
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.environment is Environment.PRODUCTION
+        return self.log_format == "json"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, ``.env`` and the secrets directory."""
+    secrets_dir = Path(os.environ.get("SECRETS_DIR", "/run/secrets"))
+    return Settings(_secrets_dir=secrets_dir if secrets_dir.is_dir() else None)

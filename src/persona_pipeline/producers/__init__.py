@@ -1,0 +1,1 @@
+"""Publishing generation requests: the async publisher and the ``persona request`` CLI."""

@@ -1,0 +1,28 @@
+"""The one way requests enter the pipeline, shared by the CLI and the HTTP API."""
+
+from faststream.kafka import KafkaBroker
+
+from persona_pipeline.contracts import PersonaRequested, Topics
+from persona_pipeline.core.kafka import Publisher, publish_event
+
+
+class RequestPublisher:
+    """Publishes ``PersonaRequested`` keyed by request id (a redelivery keeps its partition)."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+
+    @classmethod
+    def on(cls, broker: KafkaBroker, topics: Topics) -> "RequestPublisher":
+        return cls(
+            broker.publisher(
+                topics.requests,
+                title="persona.requests",
+                schema=PersonaRequested,
+                description="Requests to generate personas.",
+            )
+        )
+
+    async def publish(self, request: PersonaRequested, correlation_id: str | None = None) -> None:
+        headers = {"x-correlation-id": correlation_id} if correlation_id else None
+        await publish_event(self._publisher, request, str(request.request_id), headers)

@@ -1,0 +1,143 @@
+"""The pipeline end to end through the real broker and database.
+
+request event → worker → MongoDB → ``persona.created`` → every API endpoint.
+"""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from persona_pipeline.api.app import create_app
+from persona_pipeline.consumers.app import Worker, create_worker
+from persona_pipeline.consumers.generators.base import Generated, GenerationTask
+from persona_pipeline.consumers.generators.offline import OfflineGenerator
+from persona_pipeline.contracts import PersonaCreated, PersonaRequested
+from persona_pipeline.core.kafka import make_broker
+from persona_pipeline.core.settings import Settings
+from persona_pipeline.producers.publisher import RequestPublisher
+from tests.support.kafka import collect, produce
+from tests.support.serve import serve
+
+pytestmark = pytest.mark.integration
+
+
+class CountingGenerator:
+    """The offline generator, counting calls per (request seed, ordinal)."""
+
+    def __init__(self) -> None:
+        self._inner = OfflineGenerator()
+        self.calls: list[int] = []
+        self.name, self.model = self._inner.name, self._inner.model
+
+    async def generate(self, task: GenerationTask) -> Generated:
+        self.calls.append(task.ordinal)
+        return await self._inner.generate(task)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.fixture
+def generator() -> CountingGenerator:
+    return CountingGenerator()
+
+
+@pytest.fixture
+async def worker(settings: Settings, generator: CountingGenerator) -> AsyncIterator[Worker]:
+    built = create_worker(settings, generator=generator)
+    async with serve(built.app):
+        yield built
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        yield client
+
+
+async def publish(settings: Settings, request: PersonaRequested) -> None:
+    broker = make_broker(settings, client_id="test")
+    publisher = RequestPublisher.on(broker, settings.topics)
+    await broker.start()
+    try:
+        await publisher.publish(request)
+    finally:
+        await broker.stop()
+
+
+async def created_events(settings: Settings, request_id: uuid.UUID, at_least: int) -> list[PersonaCreated]:
+    def ours(records: list) -> list[PersonaCreated]:  # type: ignore[type-arg]
+        events = [PersonaCreated.model_validate_json(r.value) for r in records]
+        return [e for e in events if e.persona.request_id == request_id]
+
+    records = await collect(settings.kafka_bootstrap_servers, settings.topics.created,
+                            lambda rs: len(ours(rs)) >= at_least)
+    return ours(records)
+
+
+async def test_request_is_generated_stored_announced_and_served(
+    settings: Settings, worker: Worker, api: httpx.AsyncClient
+) -> None:
+    request = PersonaRequested(brief="urban cyclists in Berlin", count=3, seed=7)
+    await publish(settings, request)
+
+    events = await created_events(settings, request.request_id, 3)
+    assert sorted(e.persona.ordinal for e in events) == [0, 1, 2]
+    assert len({e.event_id for e in events}) == 3
+
+    listed = (await api.get("/v1/persona", params={"request_id": str(request.request_id)})).json()
+    assert {p["id"] for p in listed["items"]} == {str(e.persona.id) for e in events}
+
+    one = events[0].persona
+    got = await api.get(f"/v1/persona/{one.id}")
+    assert got.status_code == 200
+    assert got.json()["name"] == one.name
+
+    found = (await api.get("/v1/persona/search", params={"q": one.location.city})).json()
+    assert str(one.id) in {p["id"] for p in found["items"]}
+
+    stats = (await api.get("/v1/persona/stats")).json()
+    assert stats["total"] == 3
+    assert sum(stats["by_country"].values()) == 3
+
+    status = (await api.get(f"/v1/requests/{request.request_id}")).json()
+    assert (status["status"], status["stored"], status["failed"]) == ("completed", 3, 0)
+
+
+async def test_redelivered_request_creates_no_duplicate_and_no_second_llm_call(
+    settings: Settings, worker: Worker, generator: CountingGenerator, api: httpx.AsyncClient
+) -> None:
+    request = PersonaRequested(brief="night-shift nurses", count=4)
+    await publish(settings, request)
+    await created_events(settings, request.request_id, 4)
+    await publish(settings, request)  # the same event again, as a redelivery would bring it
+
+    events = await created_events(settings, request.request_id, 8)  # re-announced, same ids
+    assert len({e.event_id for e in events}) == 4
+    listed = (await api.get("/v1/persona", params={"request_id": str(request.request_id)})).json()
+    assert len(listed["items"]) == 4
+    assert sorted(generator.calls) == [0, 1, 2, 3]
+    assert (await api.get("/v1/persona/stats")).json()["total"] == 4
+
+
+async def test_malformed_events_go_to_the_dlq_and_the_next_request_still_runs(
+    settings: Settings, worker: Worker
+) -> None:
+    bootstrap = settings.kafka_bootstrap_servers
+    not_json = b"\xff this is not json"
+    too_many = json.dumps({"brief": "x", "count": 5000}).encode()
+    await produce(bootstrap, settings.topics.requests, not_json, key=b"bad-1")
+    await produce(bootstrap, settings.topics.requests, too_many, key=b"bad-2")
+    request = PersonaRequested(brief="after the bad ones", count=1)
+    await publish(settings, request)
+
+    await created_events(settings, request.request_id, 1)
+    dead = await collect(bootstrap, settings.topics.dead_letter, lambda rs: len(rs) >= 2)
+    assert [r.value for r in dead] == [not_json, too_many]
+    headers = [dict(r.headers) for r in dead]
+    assert all(h["x-dlq-source-topic"] == settings.topics.requests.encode() for h in headers)
+    assert b"count" in headers[1]["x-dlq-error"]
+    assert all(h["x-dlq-failed-at"] for h in headers)
