@@ -35,6 +35,6 @@ async def _wait_ready(url: str, task: "asyncio.Task[None]", timeout: float) -> N
                     task.result()
                     raise RuntimeError(f"server exited before {url} was ready")
                 with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(url)).status_code == 200:
+                    if (await client.get(url)).is_success:
                         return
                 await asyncio.sleep(0.05)

@@ -635,7 +635,7 @@ _OCCUPATIONS = tuple(
         ("Mechanical engineer", 0.7, 22, 67, "science"),
         ("University student", 20, 17, 26, "student"),
         ("Homemaker", 4, 20, 80, "home"),
-        ("Job seeker", 2, 18, 65, "other"),
+        ("Job seeker", 2, 18, 65, "seeking"),
         ("Retiree", 40, 60, 100, "retired"),
     )
 )

@@ -70,7 +70,7 @@ def _wait_ready(url: str, alive: Callable[[], bool], timeout: float) -> bool:
     while time.monotonic() < deadline and alive():
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
+                if 200 <= response.status < 300:
                     return True
         except OSError:
             pass

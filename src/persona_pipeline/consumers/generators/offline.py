@@ -1,0 +1,403 @@
+"""A deterministic, template-based generator: no network, no API key, no cost.
+
+It exists so the whole pipeline runs (in development, CI and demos) without an
+LLM. Its personas are plausible but formulaic, and every one is labelled
+``generator="offline"`` so nobody mistakes them for model output.
+
+Everything is derived from ``(seed, ordinal, skeleton, brief)``: the RNG is
+seeded from a string of those (``random.Random`` hashes string seeds with
+SHA-512, so the result is stable across processes, unlike ``hash()``). The text
+is English whatever ``task.locale`` says; translating templates is out of scope.
+"""
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from persona_pipeline.consumers.demographics import DEFAULT_TABLE, DemographicTable
+from persona_pipeline.consumers.generators.base import Generated, GenerationTask
+from persona_pipeline.consumers.grounding import DemographicSampler
+from persona_pipeline.contracts import BigFive, PersonaDraft, Skeleton, TokenUsage
+
+BRIEF_IN_BIO_CHARS = 160
+"""Longer briefs are cut at a word boundary so the bio stays a bio."""
+
+TRAIT_NOTABLE = 0.15
+"""How far from the 0.5 midpoint a trait must be before the text mentions it."""
+
+# Keyword guesses for occupations the table does not know (a forced occupation).
+_FAMILY_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("student", ("student", "pupil", "trainee", "apprentice")),
+    ("retired", ("retire", "pensioner")),
+    ("tech", ("software", "developer", "programmer", "data", "it ", "devops", "cyber", "web")),
+    ("health", ("nurse", "doctor", "physician", "medic", "pharma", "dentist", "therap", "care")),
+    ("education", ("teacher", "lecturer", "professor", "tutor", "educat")),
+    ("science", ("scien", "engineer", "research", "chemist", "physicist", "biolog")),
+    ("creative", ("design", "artist", "writer", "journalist", "music", "photograph", "creator")),
+    ("trades", ("electric", "plumb", "carpent", "mechanic", "builder", "construct", "weld")),
+    ("agriculture", ("farm", "agricult", "fisher", "rancher", "gardener")),
+    ("transport", ("driver", "pilot", "courier", "logistic")),
+    ("public", ("lawyer", "police", "civil servant", "officer", "government", "solicitor")),
+    ("business", ("manager", "founder", "owner", "accountant", "consultant", "sales", "market")),
+    ("service", ("barista", "waiter", "chef", "cook", "retail", "cashier", "clean", "hair")),
+)
+
+_FAMILY_INTERESTS: dict[str, tuple[str, ...]] = {
+    "tech": ("open-source projects", "home automation", "mechanical keyboards", "indie games"),
+    "health": ("nutrition", "mindfulness", "medical podcasts", "running"),
+    "education": ("history documentaries", "book clubs", "museums", "language learning"),
+    "trades": ("DIY projects", "car restoration", "woodworking", "fishing"),
+    "agriculture": ("local markets", "growing heirloom vegetables", "community events"),
+    "transport": ("motorsport", "audiobooks", "road trips", "true-crime podcasts"),
+    "service": ("fashion", "dancing", "street food", "music playlists"),
+    "business": ("investing", "business podcasts", "productivity apps", "networking events"),
+    "public": ("local politics", "quiz nights", "history", "community volunteering"),
+    "creative": ("sketching", "vinyl records", "film festivals", "street photography"),
+    "science": ("astronomy", "science podcasts", "puzzles", "chess"),
+    "student": ("esports", "thrift shopping", "music festivals", "student societies"),
+    "retired": ("birdwatching", "crosswords", "local history", "family gatherings"),
+    "home": ("crafts", "parenting forums", "home cooking", "community groups"),
+    "other": ("free online courses", "walking", "budget cooking", "podcasts"),
+}
+
+_GENERAL_INTERESTS = (
+    "cooking",
+    "hiking",
+    "photography",
+    "reading fiction",
+    "podcasts",
+    "football",
+    "cycling",
+    "gardening",
+    "yoga",
+    "board games",
+    "video games",
+    "running",
+    "live music",
+    "baking",
+    "film",
+    "swimming",
+    "personal finance",
+    "home improvement",
+    "volunteering",
+    "coffee",
+    "streaming series",
+    "camping",
+    "pets",
+    "sustainable living",
+)
+
+# (trait, high?) -> interests and adjectives; "high" means above 0.5 + TRAIT_NOTABLE.
+_TRAIT_INTERESTS: dict[tuple[str, bool], tuple[str, ...]] = {
+    ("openness", True): ("travel", "art galleries", "world cinema", "learning languages"),
+    ("openness", False): ("family traditions", "local sports", "television"),
+    ("conscientiousness", True): ("fitness tracking", "meal prep", "budgeting apps"),
+    ("conscientiousness", False): ("spontaneous weekend trips", "people-watching"),
+    ("extraversion", True): ("hosting dinners", "team sports", "festivals"),
+    ("extraversion", False): ("journaling", "solo hikes", "jigsaw puzzles"),
+    ("agreeableness", True): ("volunteering", "animal rescue", "choir"),
+    ("agreeableness", False): ("debating", "competitive gaming"),
+    ("neuroticism", True): ("meditation apps", "comfort TV"),
+    ("neuroticism", False): ("rock climbing", "extreme sports"),
+}
+
+_TRAIT_ADJECTIVES: dict[tuple[str, bool], str] = {
+    ("openness", True): "curious",
+    ("openness", False): "practical",
+    ("conscientiousness", True): "organised",
+    ("conscientiousness", False): "spontaneous",
+    ("extraversion", True): "outgoing",
+    ("extraversion", False): "reserved",
+    ("agreeableness", True): "warm",
+    ("agreeableness", False): "blunt",
+    ("neuroticism", True): "quick to worry",
+    ("neuroticism", False): "even-tempered",
+}
+
+_FAMILY_GOALS: dict[str, tuple[str, ...]] = {
+    "tech": ("Ship a side project that real people use", "Move into a more senior technical role"),
+    "health": (
+        "Find a shift pattern that leaves room for a life outside work",
+        "Earn a specialist certification",
+    ),
+    "education": (
+        "Keep students engaged without burning out",
+        "Find good, affordable teaching resources",
+    ),
+    "trades": ("Build a steady base of repeat customers", "Train an apprentice"),
+    "agriculture": ("Get fairer prices for the harvest", "Invest in more efficient equipment"),
+    "transport": ("Earn more per hour on the road", "Spend fewer nights away from home"),
+    "service": ("Get more predictable hours", "Move up to a supervisor role"),
+    "business": ("Grow revenue without working longer hours", "Automate the boring admin"),
+    "public": ("Make a visible difference in the community", "Cut through red tape faster"),
+    "creative": ("Land steadier, better-paid clients", "Finish a personal project"),
+    "science": ("Publish work that gets noticed", "Secure funding for the next project"),
+    "student": ("Graduate with a job lined up", "Build a portfolio alongside studying"),
+    "retired": (
+        "Stay healthy and independent for as long as possible",
+        "Make savings last through retirement",
+    ),
+    "home": ("Carve out a little time for themselves", "Keep the household budget on track"),
+    "other": ("Find stable work that fits their skills", "Pick up a qualification employers want"),
+}
+
+_GENERAL_GOALS = (
+    "Build up an emergency fund",
+    "Spend more time with family and friends",
+    "Get fitter and sleep better",
+    "See somewhere new every year",
+    "Learn a new skill just for the fun of it",
+    "Pay off debt faster",
+    "Cut down on screen time",
+    "Find a home in {city} they can afford",
+    "Build a stronger local network in {city}",
+)
+
+_FAMILY_PAINS: dict[str, str] = {
+    "tech": "Meetings that break up time for focused work",
+    "health": "Long, irregular shifts and chronic understaffing",
+    "education": "Large classes and piles of paperwork",
+    "trades": "Clients who pay late or haggle over every quote",
+    "agriculture": "Unpredictable weather and crop prices",
+    "transport": "Fuel costs and traffic eating into earnings",
+    "service": "Unpredictable hours and low pay",
+    "business": "Slow approvals and too much admin",
+    "public": "Bureaucracy that slows everything down",
+    "creative": "Irregular income and clients who undervalue creative work",
+    "science": "Chasing funding instead of doing research",
+    "student": "Tuition and rent leave little money for anything else",
+    "retired": "Technology that assumes everyone grew up online",
+    "home": "Unpaid work that nobody notices",
+    "other": "Job applications that never get a reply",
+}
+
+_TRAIT_PAINS: dict[tuple[str, bool], str] = {
+    ("neuroticism", True): "Gets anxious when plans change at the last minute",
+    ("conscientiousness", False): "Struggles to keep on top of paperwork and deadlines",
+    ("extraversion", True): "Feels isolated after long stretches working alone",
+    ("extraversion", False): "Finds crowded, noisy places draining",
+    ("openness", True): "Gets bored quickly by routine",
+    ("agreeableness", True): "Finds it hard to say no to requests",
+}
+
+_GENERAL_PAINS = (
+    "The rising cost of living squeezes the monthly budget",
+    "Too little free time for everything they want to do",
+    "Too many apps, accounts and subscriptions to keep track of",
+    "Hard to tell which online reviews to trust",
+    "Getting around {city} takes too long",
+    "Customer support that never actually solves the problem",
+    "Worries about how much personal data companies collect",
+    "Hidden fees and confusing pricing",
+)
+
+_PRONOUNS = {
+    "female": ("she", "her", "her", "is", "s"),
+    "male": ("he", "him", "his", "is", "s"),
+    "non-binary": ("they", "them", "their", "are", ""),
+}
+# Letters whose English name starts with a vowel sound: "an MRI technician".
+_VOWEL_SOUND_LETTERS = frozenset("AEFHILMNORSX")
+_NOT_WORKING = frozenset({"student", "retired", "home", "other"})
+# Vowel-initial words said with a consonant sound: "a university student".
+_CONSONANT_SOUND_PREFIXES = ("uni", "use", "usu", "uti", "ubi", "uber", "eu", "ewe", "one", "once")
+_YOUNG_INTERESTS = ("social media", "streetwear", "gaming streams", "short-form video")
+_OLDER_INTERESTS = ("walking groups", "crosswords", "gardening", "radio")
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the templates need to know about one persona."""
+
+    skeleton: Skeleton
+    name: str
+    family: str
+    traits: tuple[tuple[str, bool], ...]
+
+
+class OfflineGenerator:
+    """Writes a persona's narrative from templates and pools; see the module docstring."""
+
+    name = "offline"
+    model = "offline-v1"
+
+    def __init__(self, table: DemographicTable = DEFAULT_TABLE) -> None:
+        self._sampler = DemographicSampler(table)
+        self._table = table
+
+    async def generate(self, task: GenerationTask) -> Generated:
+        return Generated(draft=self.draft(task), usage=TokenUsage())
+
+    async def aclose(self) -> None:
+        return None
+
+    def draft(self, task: GenerationTask) -> PersonaDraft:
+        """The narrative for one task; synchronous so benchmarks and tests can call it directly."""
+        skeleton = task.skeleton
+        rng = random.Random(
+            f"{self.model}:{task.seed}:{task.ordinal}:{skeleton.model_dump_json()}:{task.brief}"
+        )
+        facts = _Facts(
+            skeleton=skeleton,
+            name=self._sampler.sample_name(skeleton, rng).full,
+            family=self._family(skeleton.occupation),
+            traits=_notable_traits(skeleton.personality),
+        )
+        interests = _interests(rng, facts)
+        city = _place(skeleton, with_country=False)
+        return PersonaDraft(
+            name=facts.name,
+            bio=_bio(rng, facts, interests, task.brief),
+            interests=interests,
+            goals=_goals(rng, facts.family, city),
+            pain_points=_pain_points(rng, facts, city),
+            tags=_tags(skeleton, facts.family),
+        )
+
+    def _family(self, occupation: str) -> str:
+        """The occupation's family from the table, else a keyword guess, else ``other``."""
+        job = self._table.find_occupation(occupation)
+        if job is not None:
+            return job.family
+        text = f"{occupation.casefold()} "
+        return next((f for f, words in _FAMILY_KEYWORDS if any(w in text for w in words)), "other")
+
+
+def _notable_traits(personality: BigFive) -> tuple[tuple[str, bool], ...]:
+    """Traits far enough from the midpoint to colour the text, most extreme first."""
+    scores = personality.model_dump()
+    notable = [t for t, v in scores.items() if abs(v - 0.5) > TRAIT_NOTABLE]
+    notable.sort(key=lambda t: -abs(scores[t] - 0.5))
+    return tuple((t, scores[t] > 0.5) for t in notable)
+
+
+def _interests(rng: random.Random, facts: _Facts) -> list[str]:
+    """A mix: one from the job's world, some from personality and age, the rest general."""
+    count = rng.randint(3, 6)
+    picks = [rng.choice(_FAMILY_INTERESTS[facts.family])]
+    picks += [rng.choice(_TRAIT_INTERESTS[trait]) for trait in facts.traits[:2]]
+    age = facts.skeleton.age
+    if age < 30 or age >= 60:
+        picks.append(rng.choice(_YOUNG_INTERESTS if age < 30 else _OLDER_INTERESTS))
+    chosen = _unique([*picks, *rng.sample(_GENERAL_INTERESTS, count)])[:count]
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _bio(rng: random.Random, facts: _Facts, interests: Sequence[str], brief: str) -> str:
+    """Two to four sentences: who and where, then personality and/or pastimes, then the brief."""
+    middle = [_trait_sentence(rng, facts), _interest_sentence(facts, interests)]
+    keep = rng.choice(((0, 1), (0, 1), (0,), (1,)))
+    sentences = [_intro(rng, facts), *(middle[i] for i in keep), _brief_sentence(brief)]
+    return " ".join(sentences)
+
+
+def _intro(rng: random.Random, facts: _Facts) -> str:
+    skeleton = facts.skeleton
+    occupation = _noun_phrase(skeleton.occupation)
+    place = _place(skeleton, with_country=True)
+    age = f"{skeleton.age}-year-old"
+    verb = "is" if facts.family in _NOT_WORKING else "works as"
+    templates = (
+        f"{facts.name} is {_indefinite(age)} {age} {occupation} living in {place}.",
+        f"{facts.name}, {skeleton.age}, {verb} {_indefinite(occupation)} {occupation} in {place}.",
+        f"Based in {place}, {facts.name} is {_indefinite(occupation)} {occupation}"
+        f" aged {skeleton.age}.",
+    )
+    return rng.choice(templates)
+
+
+def _trait_sentence(rng: random.Random, facts: _Facts) -> str:
+    subject, obj, _, _, _ = _PRONOUNS[facts.skeleton.gender]
+    adjectives = [_TRAIT_ADJECTIVES[t] for t in facts.traits[:2]]
+    if not adjectives:
+        return f"People who know {obj} describe {obj} as easy to get along with."
+    described = " and ".join(adjectives)
+    return rng.choice(
+        (
+            f"Friends describe {obj} as {described}.",
+            f"{subject.capitalize()} {_PRONOUNS[facts.skeleton.gender][3]} {described} by nature.",
+        )
+    )
+
+
+def _interest_sentence(facts: _Facts, interests: Sequence[str]) -> str:
+    subject, _, possessive, _, suffix = _PRONOUNS[facts.skeleton.gender]
+    return f"In {possessive} spare time {subject} enjoy{suffix} {interests[0]} and {interests[1]}."
+
+
+def _brief_sentence(brief: str) -> str:
+    """Tie the persona to the request; long briefs are cut at a word boundary."""
+    text = " ".join(brief.split())
+    if len(text) > BRIEF_IN_BIO_CHARS:
+        cut = text[:BRIEF_IN_BIO_CHARS]
+        return f"Part of the audience for: {cut.rsplit(' ', 1)[0] if ' ' in cut else cut}…"
+    return f"Part of the audience for: {text.rstrip('.!?;:, ')}."
+
+
+def _goals(rng: random.Random, family: str, city: str) -> list[str]:
+    count = rng.randint(2, 3)
+    general = rng.sample(_GENERAL_GOALS, count - 1)
+    return [rng.choice(_FAMILY_GOALS[family]), *(g.format(city=city) for g in general)]
+
+
+def _pain_points(rng: random.Random, facts: _Facts, city: str) -> list[str]:
+    count = rng.randint(2, 3)
+    trait_pains = [_TRAIT_PAINS[t] for t in facts.traits if t in _TRAIT_PAINS][:1]
+    general = [p.format(city=city) for p in rng.sample(_GENERAL_PAINS, count)]
+    return _unique([_FAMILY_PAINS[facts.family], *trait_pains, *general])[:count]
+
+
+def _tags(skeleton: Skeleton, family: str) -> list[str]:
+    code = skeleton.location.country_code
+    return [_generation(skeleton.age), family, *([code.lower()] if code else []), "offline"]
+
+
+def _generation(age: int) -> str:
+    """Generation label by age, pinned to the mid-2020s so output never drifts with the clock."""
+    for limit, label in ((28, "gen-z"), (44, "millennial"), (60, "gen-x"), (79, "boomer")):
+        if age <= limit:
+            return label
+    return "silent-generation"
+
+
+def _place(skeleton: Skeleton, *, with_country: bool) -> str:
+    """``City, Country``; just the country when the city is unknown (equals the country)."""
+    location = skeleton.location
+    if location.city.casefold() == location.country.casefold():
+        return location.country
+    return f"{location.city}, {location.country}" if with_country else location.city
+
+
+def _noun_phrase(occupation: str) -> str:
+    """Lower-case a sentence-case title ("Software developer") for mid-sentence use.
+
+    Titles that look deliberately cased ("IT support", "Uber Driver") are kept.
+    """
+    words = occupation.split()
+    first, rest = words[0], words[1:]
+    if (
+        first[:1].isupper()
+        and first[1:].islower()
+        and not all(w[:1].isupper() for w in rest or [""])
+    ):
+        return occupation[:1].lower() + occupation[1:]
+    return occupation
+
+
+def _indefinite(phrase: str) -> str:
+    """``a`` or ``an`` by sound, good enough for ages, acronyms and job titles."""
+    word = phrase.split()[0].split("-")[0]
+    if word.isdigit():
+        return "an" if word.startswith("8") or word in {"11", "18"} else "a"
+    if len(word) > 1 and word.isupper():
+        return "an" if word[0] in _VOWEL_SOUND_LETTERS else "a"
+    lower = word.lower()
+    if lower.startswith(("hour", "honest", "honou", "honor", "heir")):
+        return "an"
+    vowel = lower[:1] in {"a", "e", "i", "o", "u"}
+    return "an" if vowel and not lower.startswith(_CONSONANT_SOUND_PREFIXES) else "a"
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,199 @@
+"""The HTTP API against the real database and broker: contract, errors, pagination, probes."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from persona_pipeline.api.app import create_app
+from persona_pipeline.consumers.app import create_worker
+from persona_pipeline.contracts import BigFive, Location, Persona, TokenUsage
+from persona_pipeline.core.mongo import Collections, connect
+from persona_pipeline.core.persona_store import PersonaStore
+from persona_pipeline.core.settings import Settings
+from persona_pipeline.core.stats_store import StatsStore
+from persona_pipeline.devstack.servers import free_port, start_mongodb
+from tests.support.serve import serve
+
+pytestmark = pytest.mark.integration
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
+        yield client
+
+
+def make_persona(ordinal: int, request_id: uuid.UUID, **overrides: object) -> Persona:
+    fields: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "request_id": request_id,
+        "ordinal": ordinal,
+        "name": f"Person {ordinal}",
+        "age": 20 + ordinal % 50,
+        "gender": "female",
+        "location": Location(city="Lisbon", country="Portugal", country_code="PT"),
+        "occupation": "Nurse",
+        "bio": "Rides a bike to every shift.",
+        "interests": ["cycling"],
+        "personality": BigFive(openness=0.5, conscientiousness=0.5, extraversion=0.5,
+                               agreeableness=0.5, neuroticism=0.5),
+        "goals": ["Sleep more"],
+        "pain_points": ["Night shifts"],
+        "tags": [],
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=ordinal),
+        "generator": "offline",
+        "model": "offline-v1",
+        "usage": TokenUsage(),
+    }
+    return Persona.model_validate({**fields, **overrides})
+
+
+async def seed(settings: Settings, personas: list[Persona]) -> None:
+    client = connect(settings)
+    collections = Collections.of(client[settings.mongodb_database])
+    for persona in personas:
+        assert await PersonaStore(collections).insert(persona)
+        await StatsStore(collections).record(persona)
+    await client.close()
+
+
+async def test_keyset_pagination_walks_every_persona_once_newest_first(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    request_id = uuid.uuid4()
+    await seed(settings, [make_persona(i, request_id) for i in range(25)])
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {"limit": 10, **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/v1/persona", params=params)).json()
+        seen += [p["ordinal"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(range(24, -1, -1))
+
+
+async def test_filters_are_case_and_accent_insensitive_and_combine(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    rid = uuid.uuid4()
+    await seed(settings, [
+        make_persona(0, rid, age=30, location=Location(city="Zürich", country="Switzerland",
+                                                        country_code="CH")),
+        make_persona(1, rid, age=60, location=Location(city="Bern", country="Switzerland",
+                                                        country_code="CH")),
+        make_persona(2, rid, age=30, occupation="Welder"),
+    ])
+
+    async def ordinals(**params: object) -> list[int]:
+        response = await api.get("/v1/persona", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(p["ordinal"] for p in response.json()["items"])
+
+    assert await ordinals(country="switzerland") == [0, 1]
+    assert await ordinals(country="ch", max_age=40) == [0]
+    assert await ordinals(occupation="WELDER") == [2]
+    assert await ordinals(min_age=50) == [1]
+    found = (await api.get("/v1/persona/search", params={"q": "zurich NURSE"})).json()
+    assert [p["ordinal"] for p in found["items"]] == [0]
+
+
+async def test_errors_are_problem_documents(settings: Settings, api: httpx.AsyncClient) -> None:
+    missing = await api.get(f"/v1/persona/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM
+    assert missing.json()["title"] == "Not found"
+
+    for path, params in [
+        ("/v1/persona/not-a-uuid", {}),
+        ("/v1/persona", {"limit": 101}),
+        ("/v1/persona/search", {"q": ""}),
+        ("/v1/persona/search", {"q": "a"}),
+        ("/v1/persona/search", {"q": "x" * 201}),
+    ]:
+        response = await api.get(path, params=params)
+        assert response.status_code == 422, (path, params)
+        assert response.headers["content-type"] == PROBLEM
+        body = response.json()
+        assert body["status"] == 422
+        assert "Traceback" not in response.text
+
+    bad_post = await api.post("/v1/persona", json={"brief": "x", "count": 51})
+    assert bad_post.status_code == 422
+    assert bad_post.json()["errors"][0]["loc"] == ["body", "count"]
+    assert (await api.get(f"/v1/requests/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_tampered_or_foreign_cursors_are_rejected(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    await seed(settings, [make_persona(i, uuid.uuid4()) for i in range(3)])
+    cursor = (await api.get("/v1/persona", params={"limit": 1})).json()["next_cursor"]
+    body, signature = cursor.split(".")
+    for bad in [cursor[:-2] + "AA", f"{body[:-1]}x.{signature}", "garbage", "a.b.c"]:
+        response = await api.get("/v1/persona", params={"limit": 1, "cursor": bad})
+        assert response.status_code == 400, bad
+        assert response.headers["content-type"] == PROBLEM
+    other_query = await api.get("/v1/persona", params={"limit": 1, "cursor": cursor, "min_age": 20})
+    assert other_query.status_code == 400
+    assert "different query" in other_query.json()["detail"]
+
+
+async def test_post_answers_202_and_the_status_moves_to_completed(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    response = await api.post("/v1/persona", json={"brief": "retired sailors", "count": 3})
+    assert response.status_code == 202
+    accepted = response.json()
+    assert response.headers["location"] == accepted["status_url"]
+    first = (await api.get(accepted["status_url"])).json()
+    assert (first["status"], first["requested"], first["stored"]) == ("pending", 3, 0)
+
+    async with serve(create_worker(settings).app):
+        async with asyncio.timeout(30):
+            while (status := (await api.get(accepted["status_url"])).json())["status"] != "completed":
+                await asyncio.sleep(0.1)
+    assert (status["stored"], status["failed"]) == (3, 0)
+    assert status["finished_at"] is not None
+
+
+async def test_service_endpoints(settings: Settings, api: httpx.AsyncClient) -> None:
+    root = (await api.get("/")).json()
+    assert root["generator"] == "offline"
+    assert root["links"]["docs"] == "/docs"
+    assert (await api.get("/health")).json() == {"status": "ok"}
+    ready = await api.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok"}
+    assert (await api.get("/openapi.json")).json()["info"]["title"] == "Persona pipeline API"
+    assert (await api.get("/docs")).status_code == 200
+    metrics = (await api.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/ready",status="200"}' in metrics
+
+
+async def test_ready_turns_503_when_mongodb_goes_away(settings: Settings, tmp_path: Path) -> None:
+    mongo = start_mongodb(free_port(), ":memory:", tmp_path)
+    own = settings.model_copy(update={"mongodb_uri": SecretStr(f"mongodb://{mongo.address}"),
+                                      "mongodb_timeout_ms": 500})
+    try:
+        async with serve(create_app(own)) as url, httpx.AsyncClient(base_url=url) as client:
+            assert (await client.get("/ready")).status_code == 200
+            mongo.stop()
+            response = await client.get("/ready")
+            assert response.status_code == 503
+            assert response.json()["checks"]["mongodb"].startswith("unreachable")
+            assert response.json()["checks"]["kafka"] == "ok"
+            listing = await client.get("/v1/persona")
+            assert listing.status_code == 503
+            assert listing.headers["content-type"] == PROBLEM
+            assert listing.headers["retry-after"]
+    finally:
+        mongo.stop()
