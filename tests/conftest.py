@@ -41,3 +41,8 @@ async def settings(endpoints: Endpoints) -> AsyncIterator[Settings]:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(endpoints.mongodb_uri)
     await client.drop_database(configured.mongodb_database)
     await client.close()
+
+
+def derive(settings: Settings, **changes: object) -> Settings:
+    """A validated copy with ``changes`` (``model_copy`` would skip validation)."""
+    return Settings(**{**settings.model_dump(), **changes})

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from tests.conftest import derive
+from tests.support.serve import serve
 
 from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import create_worker
@@ -18,7 +19,6 @@ from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
 from persona_pipeline.devstack.servers import free_port, start_mongodb
-from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
@@ -42,8 +42,13 @@ def make_persona(ordinal: int, request_id: uuid.UUID, **overrides: object) -> Pe
         "occupation": "Nurse",
         "bio": "Rides a bike to every shift.",
         "interests": ["cycling"],
-        "personality": BigFive(openness=0.5, conscientiousness=0.5, extraversion=0.5,
-                               agreeableness=0.5, neuroticism=0.5),
+        "personality": BigFive(
+            openness=0.5,
+            conscientiousness=0.5,
+            extraversion=0.5,
+            agreeableness=0.5,
+            neuroticism=0.5,
+        ),
         "goals": ["Sleep more"],
         "pain_points": ["Night shifts"],
         "tags": [],
@@ -85,13 +90,24 @@ async def test_filters_are_case_and_accent_insensitive_and_combine(
     settings: Settings, api: httpx.AsyncClient
 ) -> None:
     rid = uuid.uuid4()
-    await seed(settings, [
-        make_persona(0, rid, age=30, location=Location(city="Zürich", country="Switzerland",
-                                                        country_code="CH")),
-        make_persona(1, rid, age=60, location=Location(city="Bern", country="Switzerland",
-                                                        country_code="CH")),
-        make_persona(2, rid, age=30, occupation="Welder"),
-    ])
+    await seed(
+        settings,
+        [
+            make_persona(
+                0,
+                rid,
+                age=30,
+                location=Location(city="Zürich", country="Switzerland", country_code="CH"),
+            ),
+            make_persona(
+                1,
+                rid,
+                age=60,
+                location=Location(city="Bern", country="Switzerland", country_code="CH"),
+            ),
+            make_persona(2, rid, age=30, occupation="Welder"),
+        ],
+    )
 
     async def ordinals(**params: object) -> list[int]:
         response = await api.get("/v1/persona", params=params)
@@ -159,7 +175,9 @@ async def test_post_answers_202_and_the_status_moves_to_completed(
 
     async with serve(create_worker(settings).app):
         async with asyncio.timeout(30):
-            while (status := (await api.get(accepted["status_url"])).json())["status"] != "completed":
+            while (status := (await api.get(accepted["status_url"])).json())[
+                "status"
+            ] != "completed":
                 await asyncio.sleep(0.1)
     assert (status["stored"], status["failed"]) == (3, 0)
     assert status["finished_at"] is not None
@@ -181,8 +199,7 @@ async def test_service_endpoints(settings: Settings, api: httpx.AsyncClient) -> 
 
 async def test_ready_turns_503_when_mongodb_goes_away(settings: Settings, tmp_path: Path) -> None:
     mongo = start_mongodb(free_port(), ":memory:", tmp_path)
-    own = settings.model_copy(update={"mongodb_uri": SecretStr(f"mongodb://{mongo.address}"),
-                                      "mongodb_timeout_ms": 500})
+    own = derive(settings, mongodb_uri=f"mongodb://{mongo.address}", mongodb_timeout_ms=500)
     try:
         async with serve(create_app(own)) as url, httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/ready")).status_code == 200

@@ -4,22 +4,19 @@ request event → worker → MongoDB → ``persona.created`` → every API endpo
 """
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from tests.support.kafka import collect, created_events, produce, publish
+from tests.support.serve import serve
 
 from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import Worker, create_worker
 from persona_pipeline.consumers.generators.base import Generated, GenerationTask
 from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.contracts import PersonaCreated, PersonaRequested
-from persona_pipeline.core.kafka import make_broker
+from persona_pipeline.contracts import PersonaRequested
 from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.publisher import RequestPublisher
-from tests.support.kafka import collect, produce
-from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration
 
@@ -54,28 +51,11 @@ async def worker(settings: Settings, generator: CountingGenerator) -> AsyncItera
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+    async with (
+        serve(create_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
         yield client
-
-
-async def publish(settings: Settings, request: PersonaRequested) -> None:
-    broker = make_broker(settings, client_id="test")
-    publisher = RequestPublisher.on(broker, settings.topics)
-    await broker.start()
-    try:
-        await publisher.publish(request)
-    finally:
-        await broker.stop()
-
-
-async def created_events(settings: Settings, request_id: uuid.UUID, at_least: int) -> list[PersonaCreated]:
-    def ours(records: list) -> list[PersonaCreated]:  # type: ignore[type-arg]
-        events = [PersonaCreated.model_validate_json(r.value) for r in records]
-        return [e for e in events if e.persona.request_id == request_id]
-
-    records = await collect(settings.kafka_bootstrap_servers, settings.topics.created,
-                            lambda rs: len(ours(rs)) >= at_least)
-    return ours(records)
 
 
 async def test_request_is_generated_stored_announced_and_served(

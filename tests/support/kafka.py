@@ -2,9 +2,15 @@
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from persona_pipeline.contracts import PersonaCreated, PersonaRequested
+from persona_pipeline.core.kafka import make_broker
+from persona_pipeline.core.settings import Settings
+from persona_pipeline.producers.publisher import RequestPublisher
 
 
 async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -22,7 +28,7 @@ async def collect(
     until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     timeout: float = 30.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read ``topic`` from the beginning until ``until(records)`` holds, or fail after ``timeout``."""
+    """Read ``topic`` from the start until ``until(records)`` holds; fail after ``timeout``."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -40,3 +46,28 @@ async def collect(
     finally:
         await consumer.stop()
     return records
+
+
+async def publish(settings: Settings, request: PersonaRequested) -> None:
+    broker = make_broker(settings, client_id="test")
+    publisher = RequestPublisher.on(broker, settings.topics)
+    await broker.start()
+    try:
+        await publisher.publish(request)
+    finally:
+        await broker.stop()
+
+
+async def created_events(
+    settings: Settings, request_id: uuid.UUID, at_least: int
+) -> list[PersonaCreated]:
+    def ours(records: list[ConsumerRecord[bytes, bytes]]) -> list[PersonaCreated]:
+        events = [PersonaCreated.model_validate_json(r.value) for r in records]
+        return [e for e in events if e.persona.request_id == request_id]
+
+    records = await collect(
+        settings.kafka_bootstrap_servers,
+        settings.topics.created,
+        lambda rs: len(ours(rs)) >= at_least,
+    )
+    return ours(records)

@@ -11,11 +11,14 @@ from persona_pipeline.devstack.servers import free_port
 
 
 @contextlib.asynccontextmanager
-async def serve(app: object, ready_path: str = "/ready", timeout: float = 30.0) -> AsyncIterator[str]:
+async def serve(
+    app: object, ready_path: str = "/ready", timeout: float = 30.0
+) -> AsyncIterator[str]:
     """Serve ``app`` on a free loopback port until the block ends; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            lifespan="on")  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+    )  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     base_url = f"http://127.0.0.1:{port}"

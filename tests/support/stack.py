@@ -57,7 +57,10 @@ def _embedded(workdir: Path) -> Iterator[Endpoints]:
 
 @contextlib.contextmanager
 def test_stack(workdir: Path) -> Iterator[Endpoints]:
-    kafka, mongo = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("TEST_MONGODB_URI")
+    kafka, mongo = (
+        os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS"),
+        os.environ.get("TEST_MONGODB_URI"),
+    )
     if kafka and mongo:
         yield Endpoints(kafka, mongo, "external")
     elif _docker_engine_available():

@@ -220,7 +220,7 @@ def test_runtime_runs_as_the_unprivileged_app_user(runtime: Stage) -> None:
     runs = " ".join(i.args for i in runtime.all("RUN"))
     assert re.search(r"groupadd\b.*--gid 1000 app\b", runs)
     assert re.search(r"useradd\b[^&;]*--uid 1000\b[^&;]* app\b", runs)
-    # Nothing after USER may switch back to root.
+    # USER comes after every RUN: only the build steps run as root, never the container.
     assert runtime.instructions.index(user) > max(
         runtime.instructions.index(i) for i in runtime.all("RUN")
     )

@@ -1,5 +1,3 @@
-# Turkish names legitimately contain the dotless i (U+0131), which RUF001 flags.
-# ruff: noqa: RUF001
 """The default distribution tables the grounding sampler draws from.
 
 Where the numbers come from, roughly:

@@ -119,8 +119,9 @@ class DemographicSampler:
         """
         pool = self._name_pool(skeleton.location, rng)
         feminine = _uses_female_pool(skeleton.gender, rng)
-        given = rng.choice(pool.female if feminine else pool.male)
-        index = rng.randrange(len(pool.family))
+        givens = pool.female if feminine else pool.male
+        given = givens[int(rng.random() * len(givens))]
+        index = int(rng.random() * len(pool.family))
         family = (
             pool.family_female[index] if feminine and pool.family_female else pool.family[index]
         )
@@ -178,7 +179,7 @@ class DemographicSampler:
     def _name_pool(self, location: Location, rng: random.Random) -> NamePool:
         country = self._known_country(location)
         return (
-            self._pools[rng.randrange(len(self._pools))]
+            self._pools[int(rng.random() * len(self._pools))]
             if country is None
             else self.table.name_pools[country.region]
         )

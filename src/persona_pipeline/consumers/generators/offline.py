@@ -13,6 +13,7 @@ is English whatever ``task.locale`` says; translating templates is out of scope.
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
 
 from persona_pipeline.consumers.demographics import DEFAULT_TABLE, DemographicTable
 from persona_pipeline.consumers.generators.base import Generated, GenerationTask
@@ -25,19 +26,27 @@ BRIEF_IN_BIO_CHARS = 160
 TRAIT_NOTABLE = 0.15
 """How far from the 0.5 midpoint a trait must be before the text mentions it."""
 
-# Keyword guesses for occupations the table does not know (a forced occupation).
+T = TypeVar("T")
+
+Trait = tuple[str, bool]
+"""A Big Five trait name and whether it is high (True) or low (False)."""
+
+# Word prefixes that guess the family of an occupation the table does not know
+# (a forced occupation). Checked in order; the first family with a match wins.
 _FAMILY_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("student", ("student", "pupil", "trainee", "apprentice")),
     ("retired", ("retire", "pensioner")),
-    ("tech", ("software", "developer", "programmer", "data", "it ", "devops", "cyber", "web")),
-    ("health", ("nurse", "doctor", "physician", "medic", "pharma", "dentist", "therap", "care")),
+    ("seeking", ("unemployed", "jobless")),
+    ("tech", ("software", "developer", "programmer", "data", "devops", "cyber", "sysadmin")),
+    ("health", ("nurse", "doctor", "physician", "medic", "pharma", "dentist", "therap", "mri")),
+    ("health", ("radiograph", "midwife", "paramedic", "carer", "caregiv", "health")),
     ("education", ("teacher", "lecturer", "professor", "tutor", "educat")),
     ("science", ("scien", "engineer", "research", "chemist", "physicist", "biolog")),
     ("creative", ("design", "artist", "writer", "journalist", "music", "photograph", "creator")),
     ("trades", ("electric", "plumb", "carpent", "mechanic", "builder", "construct", "weld")),
     ("agriculture", ("farm", "agricult", "fisher", "rancher", "gardener")),
     ("transport", ("driver", "pilot", "courier", "logistic")),
-    ("public", ("lawyer", "police", "civil servant", "officer", "government", "solicitor")),
+    ("public", ("lawyer", "police", "civil", "officer", "government", "solicitor", "judge")),
     ("business", ("manager", "founder", "owner", "accountant", "consultant", "sales", "market")),
     ("service", ("barista", "waiter", "chef", "cook", "retail", "cashier", "clean", "hair")),
 )
@@ -57,8 +66,11 @@ _FAMILY_INTERESTS: dict[str, tuple[str, ...]] = {
     "student": ("esports", "thrift shopping", "music festivals", "student societies"),
     "retired": ("birdwatching", "crosswords", "local history", "family gatherings"),
     "home": ("crafts", "parenting forums", "home cooking", "community groups"),
-    "other": ("free online courses", "walking", "budget cooking", "podcasts"),
+    "seeking": ("free online courses", "walking", "budget cooking", "podcasts"),
+    "other": ("podcasts", "documentaries", "weekend markets", "walking"),
 }
+
+_TRAIT_NAMES = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 
 _GENERAL_INTERESTS = (
     "cooking",
@@ -80,28 +92,29 @@ _GENERAL_INTERESTS = (
     "personal finance",
     "home improvement",
     "volunteering",
-    "coffee",
+    "specialty coffee",
     "streaming series",
     "camping",
-    "pets",
+    "time with pets",
     "sustainable living",
 )
+_YOUNG_INTERESTS = ("social media", "streetwear", "gaming streams", "short-form video")
+_OLDER_INTERESTS = ("walking groups", "crosswords", "gardening", "radio")
 
-# (trait, high?) -> interests and adjectives; "high" means above 0.5 + TRAIT_NOTABLE.
-_TRAIT_INTERESTS: dict[tuple[str, bool], tuple[str, ...]] = {
+_TRAIT_INTERESTS: dict[Trait, tuple[str, ...]] = {
     ("openness", True): ("travel", "art galleries", "world cinema", "learning languages"),
     ("openness", False): ("family traditions", "local sports", "television"),
     ("conscientiousness", True): ("fitness tracking", "meal prep", "budgeting apps"),
     ("conscientiousness", False): ("spontaneous weekend trips", "people-watching"),
     ("extraversion", True): ("hosting dinners", "team sports", "festivals"),
     ("extraversion", False): ("journaling", "solo hikes", "jigsaw puzzles"),
-    ("agreeableness", True): ("volunteering", "animal rescue", "choir"),
+    ("agreeableness", True): ("volunteering", "animal rescue", "choir singing"),
     ("agreeableness", False): ("debating", "competitive gaming"),
     ("neuroticism", True): ("meditation apps", "comfort TV"),
     ("neuroticism", False): ("rock climbing", "extreme sports"),
 }
 
-_TRAIT_ADJECTIVES: dict[tuple[str, bool], str] = {
+_TRAIT_ADJECTIVES: dict[Trait, str] = {
     ("openness", True): "curious",
     ("openness", False): "practical",
     ("conscientiousness", True): "organised",
@@ -124,7 +137,7 @@ _FAMILY_GOALS: dict[str, tuple[str, ...]] = {
         "Keep students engaged without burning out",
         "Find good, affordable teaching resources",
     ),
-    "trades": ("Build a steady base of repeat customers", "Train an apprentice"),
+    "trades": ("Earn a recognised qualification in their trade", "Get a pay rise that keeps up"),
     "agriculture": ("Get fairer prices for the harvest", "Invest in more efficient equipment"),
     "transport": ("Earn more per hour on the road", "Spend fewer nights away from home"),
     "service": ("Get more predictable hours", "Move up to a supervisor role"),
@@ -138,7 +151,11 @@ _FAMILY_GOALS: dict[str, tuple[str, ...]] = {
         "Make savings last through retirement",
     ),
     "home": ("Carve out a little time for themselves", "Keep the household budget on track"),
-    "other": ("Find stable work that fits their skills", "Pick up a qualification employers want"),
+    "seeking": (
+        "Find stable work that fits their skills",
+        "Pick up a qualification employers want",
+    ),
+    "other": ("Get a pay rise that keeps up with prices", "Learn skills that open up new roles"),
 }
 
 _GENERAL_GOALS = (
@@ -153,25 +170,32 @@ _GENERAL_GOALS = (
     "Build a stronger local network in {city}",
 )
 
-_FAMILY_PAINS: dict[str, str] = {
-    "tech": "Meetings that break up time for focused work",
-    "health": "Long, irregular shifts and chronic understaffing",
-    "education": "Large classes and piles of paperwork",
-    "trades": "Clients who pay late or haggle over every quote",
-    "agriculture": "Unpredictable weather and crop prices",
-    "transport": "Fuel costs and traffic eating into earnings",
-    "service": "Unpredictable hours and low pay",
-    "business": "Slow approvals and too much admin",
-    "public": "Bureaucracy that slows everything down",
-    "creative": "Irregular income and clients who undervalue creative work",
-    "science": "Chasing funding instead of doing research",
-    "student": "Tuition and rent leave little money for anything else",
-    "retired": "Technology that assumes everyone grew up online",
-    "home": "Unpaid work that nobody notices",
-    "other": "Job applications that never get a reply",
+_FAMILY_PAINS: dict[str, tuple[str, ...]] = {
+    "tech": ("Meetings that break up time for focused work", "Tools that change every quarter"),
+    "health": ("Long, irregular shifts and chronic understaffing", "Paperwork that eats into care"),
+    "education": (
+        "Large classes and piles of paperwork",
+        "Buying classroom supplies out of pocket",
+    ),
+    "trades": ("Physically demanding work that takes a toll", "Jobs that depend on the weather"),
+    "agriculture": ("Unpredictable weather and crop prices", "Rising costs of seed and fuel"),
+    "transport": ("Fuel costs and traffic eating into earnings", "Long hours sitting still"),
+    "service": ("Unpredictable hours and low pay", "Rude customers on busy days"),
+    "business": ("Slow approvals and too much admin", "Chasing late payments"),
+    "public": ("Bureaucracy that slows everything down", "Public criticism of their work"),
+    "creative": ("Irregular income", "Clients who undervalue creative work"),
+    "science": ("Chasing funding instead of doing research", "Short, insecure contracts"),
+    "student": ("Tuition and rent leave little money for anything else", "Exam pressure"),
+    "retired": ("Technology that assumes everyone grew up online", "Health care costs"),
+    "home": ("Unpaid work that nobody notices", "Little time to themselves"),
+    "seeking": (
+        "Job applications that never get a reply",
+        "Roles that ask for years of experience",
+    ),
+    "other": ("A workload that grows faster than pay", "Too little recognition at work"),
 }
 
-_TRAIT_PAINS: dict[tuple[str, bool], str] = {
+_TRAIT_PAINS: dict[Trait, str] = {
     ("neuroticism", True): "Gets anxious when plans change at the last minute",
     ("conscientiousness", False): "Struggles to keep on top of paperwork and deadlines",
     ("extraversion", True): "Feels isolated after long stretches working alone",
@@ -191,18 +215,26 @@ _GENERAL_PAINS = (
     "Hidden fees and confusing pricing",
 )
 
+
+class _Pronouns(NamedTuple):
+    subject: str
+    object: str
+    possessive: str
+    be: str
+    verb_suffix: str
+
+
 _PRONOUNS = {
-    "female": ("she", "her", "her", "is", "s"),
-    "male": ("he", "him", "his", "is", "s"),
-    "non-binary": ("they", "them", "their", "are", ""),
+    "female": _Pronouns("she", "her", "her", "is", "s"),
+    "male": _Pronouns("he", "him", "his", "is", "s"),
+    "non-binary": _Pronouns("they", "them", "their", "are", ""),
 }
+# Families whose members do not "work as" their occupation ("works as a retiree").
+_NOT_WORKING = frozenset({"student", "retired", "home", "seeking"})
 # Letters whose English name starts with a vowel sound: "an MRI technician".
 _VOWEL_SOUND_LETTERS = frozenset("AEFHILMNORSX")
-_NOT_WORKING = frozenset({"student", "retired", "home", "other"})
 # Vowel-initial words said with a consonant sound: "a university student".
 _CONSONANT_SOUND_PREFIXES = ("uni", "use", "usu", "uti", "ubi", "uber", "eu", "ewe", "one", "once")
-_YOUNG_INTERESTS = ("social media", "streetwear", "gaming streams", "short-form video")
-_OLDER_INTERESTS = ("walking groups", "crosswords", "gardening", "radio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +244,11 @@ class _Facts:
     skeleton: Skeleton
     name: str
     family: str
-    traits: tuple[tuple[str, bool], ...]
+    traits: tuple[Trait, ...]
+
+    @property
+    def pronouns(self) -> _Pronouns:
+        return _PRONOUNS[self.skeleton.gender]
 
 
 class OfflineGenerator:
@@ -235,7 +271,7 @@ class OfflineGenerator:
         """The narrative for one task; synchronous so benchmarks and tests can call it directly."""
         skeleton = task.skeleton
         rng = random.Random(
-            f"{self.model}:{task.seed}:{task.ordinal}:{skeleton.model_dump_json()}:{task.brief}"
+            f"{self.model}:{task.seed}:{task.ordinal}:{_key(skeleton)}:{task.brief}"
         )
         facts = _Facts(
             skeleton=skeleton,
@@ -257,73 +293,87 @@ class OfflineGenerator:
     def _family(self, occupation: str) -> str:
         """The occupation's family from the table, else a keyword guess, else ``other``."""
         job = self._table.find_occupation(occupation)
-        if job is not None:
+        if job is not None and job.family in _FAMILY_GOALS:
             return job.family
-        text = f"{occupation.casefold()} "
-        return next((f for f, words in _FAMILY_KEYWORDS if any(w in text for w in words)), "other")
+        words = occupation.casefold().replace("/", " ").replace("-", " ").split()
+        matches = (f for f, prefixes in _FAMILY_KEYWORDS if _any_prefix(words, prefixes))
+        return next(matches, "other")
 
 
-def _notable_traits(personality: BigFive) -> tuple[tuple[str, bool], ...]:
+def _key(skeleton: Skeleton) -> str:
+    """A cheap, stable fingerprint of the skeleton for the RNG seed."""
+    loc, p = skeleton.location, skeleton.personality
+    traits = (p.openness, p.conscientiousness, p.extraversion, p.agreeableness, p.neuroticism)
+    return (
+        f"{skeleton.age}|{skeleton.gender}|{loc.city}|{loc.country}|{skeleton.occupation}|{traits}"
+    )
+
+
+def _any_prefix(words: Sequence[str], prefixes: Sequence[str]) -> bool:
+    return any(word.startswith(prefix) for word in words for prefix in prefixes)
+
+
+def _notable_traits(personality: BigFive) -> tuple[Trait, ...]:
     """Traits far enough from the midpoint to colour the text, most extreme first."""
-    scores = personality.model_dump()
-    notable = [t for t, v in scores.items() if abs(v - 0.5) > TRAIT_NOTABLE]
-    notable.sort(key=lambda t: -abs(scores[t] - 0.5))
-    return tuple((t, scores[t] > 0.5) for t in notable)
+    distances = [(abs(getattr(personality, t) - 0.5), t) for t in _TRAIT_NAMES]
+    notable = sorted((d, t) for d, t in distances if d > TRAIT_NOTABLE)
+    return tuple((t, getattr(personality, t) > 0.5) for _, t in reversed(notable))
 
 
 def _interests(rng: random.Random, facts: _Facts) -> list[str]:
     """A mix: one from the job's world, some from personality and age, the rest general."""
-    count = rng.randint(3, 6)
-    picks = [rng.choice(_FAMILY_INTERESTS[facts.family])]
-    picks += [rng.choice(_TRAIT_INTERESTS[trait]) for trait in facts.traits[:2]]
+    count = _between(rng, 3, 6)
+    picks = [_choice(rng, _FAMILY_INTERESTS[facts.family])]
+    picks += [_choice(rng, _TRAIT_INTERESTS[trait]) for trait in facts.traits[:2]]
     age = facts.skeleton.age
     if age < 30 or age >= 60:
-        picks.append(rng.choice(_YOUNG_INTERESTS if age < 30 else _OLDER_INTERESTS))
-    chosen = _unique([*picks, *rng.sample(_GENERAL_INTERESTS, count)])[:count]
-    rng.shuffle(chosen)
-    return chosen
+        picks.append(_choice(rng, _YOUNG_INTERESTS if age < 30 else _OLDER_INTERESTS))
+    chosen = _unique([*picks, *_sample(rng, _GENERAL_INTERESTS, count)])[:count]
+    return _sample(rng, chosen, len(chosen))
 
 
 def _bio(rng: random.Random, facts: _Facts, interests: Sequence[str], brief: str) -> str:
     """Two to four sentences: who and where, then personality and/or pastimes, then the brief."""
-    middle = [_trait_sentence(rng, facts), _interest_sentence(facts, interests)]
-    keep = rng.choice(((0, 1), (0, 1), (0,), (1,)))
-    sentences = [_intro(rng, facts), *(middle[i] for i in keep), _brief_sentence(brief)]
+    middle = _choice(rng, ("both", "both", "traits", "interests"))
+    sentences = [_intro(rng, facts)]
+    if middle != "interests":
+        sentences.append(_trait_sentence(rng, facts))
+    if middle != "traits":
+        sentences.append(_interest_sentence(facts, interests))
+    sentences.append(_brief_sentence(brief))
     return " ".join(sentences)
 
 
 def _intro(rng: random.Random, facts: _Facts) -> str:
-    skeleton = facts.skeleton
-    occupation = _noun_phrase(skeleton.occupation)
+    """Who, how old, what they do and where: the facts every bio must state."""
+    skeleton, name = facts.skeleton, facts.name
+    job = _noun_phrase(skeleton.occupation)
     place = _place(skeleton, with_country=True)
-    age = f"{skeleton.age}-year-old"
-    verb = "is" if facts.family in _NOT_WORKING else "works as"
-    templates = (
-        f"{facts.name} is {_indefinite(age)} {age} {occupation} living in {place}.",
-        f"{facts.name}, {skeleton.age}, {verb} {_indefinite(occupation)} {occupation} in {place}.",
-        f"Based in {place}, {facts.name} is {_indefinite(occupation)} {occupation}"
-        f" aged {skeleton.age}.",
-    )
-    return rng.choice(templates)
+    variant = int(rng.random() * 3)
+    if variant == 0:
+        age = f"{skeleton.age}-year-old"
+        return f"{name} is {_indefinite(age)} {age} {job} living in {place}."
+    if variant == 1:
+        verb = "is" if facts.family in _NOT_WORKING else "works as"
+        return f"{name}, {skeleton.age}, {verb} {_indefinite(job)} {job} in {place}."
+    return f"Based in {place}, {name} is {_indefinite(job)} {job} aged {skeleton.age}."
 
 
 def _trait_sentence(rng: random.Random, facts: _Facts) -> str:
-    subject, obj, _, _, _ = _PRONOUNS[facts.skeleton.gender]
+    pronouns = facts.pronouns
     adjectives = [_TRAIT_ADJECTIVES[t] for t in facts.traits[:2]]
     if not adjectives:
-        return f"People who know {obj} describe {obj} as easy to get along with."
+        return f"People who know {pronouns.object} find {pronouns.object} easy to get along with."
     described = " and ".join(adjectives)
-    return rng.choice(
-        (
-            f"Friends describe {obj} as {described}.",
-            f"{subject.capitalize()} {_PRONOUNS[facts.skeleton.gender][3]} {described} by nature.",
-        )
-    )
+    if rng.random() < 0.5:
+        return f"Friends describe {pronouns.object} as {described}."
+    return f"{pronouns.subject.capitalize()} {pronouns.be} {described} by nature."
 
 
 def _interest_sentence(facts: _Facts, interests: Sequence[str]) -> str:
-    subject, _, possessive, _, suffix = _PRONOUNS[facts.skeleton.gender]
-    return f"In {possessive} spare time {subject} enjoy{suffix} {interests[0]} and {interests[1]}."
+    p = facts.pronouns
+    pastimes = f"{interests[0]} and {interests[1]}"
+    return f"In {p.possessive} spare time {p.subject} enjoy{p.verb_suffix} {pastimes}."
 
 
 def _brief_sentence(brief: str) -> str:
@@ -336,16 +386,16 @@ def _brief_sentence(brief: str) -> str:
 
 
 def _goals(rng: random.Random, family: str, city: str) -> list[str]:
-    count = rng.randint(2, 3)
-    general = rng.sample(_GENERAL_GOALS, count - 1)
-    return [rng.choice(_FAMILY_GOALS[family]), *(g.format(city=city) for g in general)]
+    general = _sample(rng, _GENERAL_GOALS, _between(rng, 1, 2))
+    return [_choice(rng, _FAMILY_GOALS[family]), *(g.format(city=city) for g in general)]
 
 
 def _pain_points(rng: random.Random, facts: _Facts, city: str) -> list[str]:
-    count = rng.randint(2, 3)
+    count = _between(rng, 2, 3)
     trait_pains = [_TRAIT_PAINS[t] for t in facts.traits if t in _TRAIT_PAINS][:1]
-    general = [p.format(city=city) for p in rng.sample(_GENERAL_PAINS, count)]
-    return _unique([_FAMILY_PAINS[facts.family], *trait_pains, *general])[:count]
+    general = [p.format(city=city) for p in _sample(rng, _GENERAL_PAINS, count)]
+    family_pain = _choice(rng, _FAMILY_PAINS[facts.family])
+    return _unique([family_pain, *trait_pains, *general])[:count]
 
 
 def _tags(skeleton: Skeleton, family: str) -> list[str]:
@@ -374,15 +424,12 @@ def _noun_phrase(occupation: str) -> str:
 
     Titles that look deliberately cased ("IT support", "Uber Driver") are kept.
     """
-    words = occupation.split()
-    first, rest = words[0], words[1:]
-    if (
-        first[:1].isupper()
-        and first[1:].islower()
-        and not all(w[:1].isupper() for w in rest or [""])
-    ):
-        return occupation[:1].lower() + occupation[1:]
-    return occupation
+    first, *rest = occupation.split()
+    sentence_case = first[:1].isupper() and first[1:].islower()
+    all_titled = bool(rest) and all(word[:1].isupper() for word in rest)
+    return (
+        occupation[:1].lower() + occupation[1:] if sentence_case and not all_titled else occupation
+    )
 
 
 def _indefinite(phrase: str) -> str:
@@ -401,3 +448,23 @@ def _indefinite(phrase: str) -> str:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+# Draw helpers built on ``rng.random()`` alone: several times faster than
+# ``choice``/``sample``/``randint`` (which pay for ABC checks and bit-twiddling)
+# and just as deterministic; the bias of ``int(random() * n)`` is negligible here.
+def _between(rng: random.Random, low: int, high: int) -> int:
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _choice(rng: random.Random, items: Sequence[T]) -> T:
+    return items[int(rng.random() * len(items))]
+
+
+def _sample(rng: random.Random, items: Sequence[T], k: int) -> list[T]:
+    """``k`` distinct items in random order (a partial Fisher-Yates shuffle)."""
+    pool = list(items)
+    for i in range(k):
+        j = i + int(rng.random() * (len(pool) - i))
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:k]
