@@ -3,22 +3,22 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import derive
-from tests.support.serve import serve
 
 from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.contracts import BigFive, Location, Persona, TokenUsage
+from persona_pipeline.contracts import Location, Persona
 from persona_pipeline.core.mongo import Collections, connect
 from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
 from persona_pipeline.devstack.servers import free_port, start_mongodb
+from tests.conftest import derive
+from tests.support.serve import serve
+from tests.unit.factories import make_persona
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
@@ -28,36 +28,6 @@ PROBLEM = "application/problem+json"
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
         yield client
-
-
-def make_persona(ordinal: int, request_id: uuid.UUID, **overrides: object) -> Persona:
-    fields: dict[str, object] = {
-        "id": uuid.uuid4(),
-        "request_id": request_id,
-        "ordinal": ordinal,
-        "name": f"Person {ordinal}",
-        "age": 20 + ordinal % 50,
-        "gender": "female",
-        "location": Location(city="Lisbon", country="Portugal", country_code="PT"),
-        "occupation": "Nurse",
-        "bio": "Rides a bike to every shift.",
-        "interests": ["cycling"],
-        "personality": BigFive(
-            openness=0.5,
-            conscientiousness=0.5,
-            extraversion=0.5,
-            agreeableness=0.5,
-            neuroticism=0.5,
-        ),
-        "goals": ["Sleep more"],
-        "pain_points": ["Night shifts"],
-        "tags": [],
-        "created_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=ordinal),
-        "generator": "offline",
-        "model": "offline-v1",
-        "usage": TokenUsage(),
-    }
-    return Persona.model_validate({**fields, **overrides})
 
 
 async def seed(settings: Settings, personas: list[Persona]) -> None:

@@ -13,6 +13,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from openai import AsyncOpenAI
+
+from persona_pipeline.consumers.generators.base import GenerationError, GenerationTask
+from persona_pipeline.consumers.generators.openai_generator import OpenAIGenerator
+from persona_pipeline.consumers.generators.prompts import build_messages, describe_level
+from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
+from persona_pipeline.core.settings import Settings
 from tests.support.fake_openai import (
     FakeOpenAI,
     Reply,
@@ -23,12 +29,6 @@ from tests.support.fake_openai import (
     status,
     truncated,
 )
-
-from persona_pipeline.consumers.generators.base import GenerationError, GenerationTask
-from persona_pipeline.consumers.generators.openai_generator import OpenAIGenerator
-from persona_pipeline.consumers.generators.prompts import build_messages, describe_level
-from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
-from persona_pipeline.core.settings import Settings
 
 MODEL = "gpt-test-mini"
 API_KEY = "test-key"

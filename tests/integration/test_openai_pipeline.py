@@ -9,15 +9,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.conftest import derive
-from tests.support.fake_openai import FakeOpenAI, refusal
-from tests.support.kafka import collect, publish
-from tests.support.serve import serve
 
 from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import create_worker
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, PersonaRequested
 from persona_pipeline.core.settings import Settings
+from tests.conftest import derive
+from tests.support.fake_openai import FakeOpenAI, refusal
+from tests.support.kafka import collect, publish
+from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration
 

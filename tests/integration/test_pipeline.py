@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.support.kafka import collect, created_events, produce, publish
-from tests.support.serve import serve
 
 from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import Worker, create_worker
@@ -17,6 +15,8 @@ from persona_pipeline.consumers.generators.base import Generated, GenerationTask
 from persona_pipeline.consumers.generators.offline import OfflineGenerator
 from persona_pipeline.contracts import PersonaRequested
 from persona_pipeline.core.settings import Settings
+from tests.support.kafka import collect, created_events, produce, publish
+from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration
 

@@ -216,7 +216,7 @@ def test_every_country_is_well_enough_represented_for_the_test(
 
 
 def test_gender_shares_match_the_table(unconstrained: list[Skeleton]) -> None:
-    observed = Counter(s.gender for s in unconstrained)
+    observed: Counter[str] = Counter(s.gender for s in unconstrained)
     assert chi_square(observed, dict(DEFAULT_TABLE.genders)) < CHI2_CRITICAL_P001[2]
     assert 0.45 <= observed["female"] / SAMPLES <= 0.53
     assert 0.45 <= observed["male"] / SAMPLES <= 0.53

@@ -6,6 +6,7 @@ one command never loads another's dependencies.
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -123,6 +124,33 @@ def request(
     )
     code = asyncio.run(run_request(settings, event, wait=wait, deadline_s=timeout))
     raise typer.Exit(code)
+
+
+contracts = typer.Typer(help="The published event contracts (docs/contracts, docs/asyncapi.json).")
+app.add_typer(contracts, name="contracts")
+
+
+@contracts.command("export")
+def export_contracts(
+    out: Annotated[Path, typer.Option(help="The docs folder to write into.")] = Path("docs"),
+    check: Annotated[bool, typer.Option("--check", help="Fail if the files are stale.")] = False,
+) -> None:
+    """Write the events' JSON Schemas and the worker's AsyncAPI document."""
+    from persona_pipeline.cli.contracts import render_contracts
+
+    stale = []
+    for path, text in render_contracts(out).items():
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(path)
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    for path in stale:
+        err.print(f"{'stale' if check else 'wrote'}: {path}")
+    if check and stale:
+        err.print("Run `make contracts` and commit the result.")
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ class Worker:
     """The assembled worker: the ASGI app to serve and what tests may want to reach."""
 
     app: AsgiFastStream
+    settings: Settings
     broker: KafkaBroker
     mongo: AsyncMongoClient[Document]
     generator: PersonaGenerator
@@ -138,4 +139,4 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
     app = AsgiFastStream(
         broker, asgi_routes=routes, on_startup=[start], after_shutdown=[stop], logger=None
     )
-    return Worker(app=app, broker=broker, mongo=mongo, generator=generator, registry=registry)
+    return Worker(app=app, settings=settings, broker=broker, mongo=mongo, generator=generator, registry=registry)

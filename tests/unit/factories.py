@@ -1,0 +1,40 @@
+"""Valid domain objects for tests, with any field overridable."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from persona_pipeline.contracts import BigFive, Location, Persona, TokenUsage
+from persona_pipeline.contracts.persona import persona_id
+
+
+def make_persona(
+    ordinal: int = 0, request_id: uuid.UUID | None = None, **overrides: object
+) -> Persona:
+    request_id = request_id or uuid.uuid4()
+    fields: dict[str, object] = {
+        "id": persona_id(request_id, ordinal),
+        "request_id": request_id,
+        "ordinal": ordinal,
+        "name": f"Person {ordinal}",
+        "age": 20 + ordinal % 50,
+        "gender": "female",
+        "location": Location(city="Lisbon", country="Portugal", country_code="PT"),
+        "occupation": "Nurse",
+        "bio": "Rides a bike to every shift.",
+        "interests": ["cycling"],
+        "personality": BigFive(
+            openness=0.5,
+            conscientiousness=0.5,
+            extraversion=0.5,
+            agreeableness=0.5,
+            neuroticism=0.5,
+        ),
+        "goals": ["Sleep more"],
+        "pain_points": ["Night shifts"],
+        "tags": [],
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=ordinal),
+        "generator": "offline",
+        "model": "offline-v1",
+        "usage": TokenUsage(),
+    }
+    return Persona.model_validate({**fields, **overrides})
