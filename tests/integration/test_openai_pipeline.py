@@ -14,9 +14,10 @@ from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import create_worker
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, PersonaRequested
 from persona_pipeline.core.settings import Settings
+from persona_pipeline.producers.request_command import publish_request as publish
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI, refusal
-from tests.support.kafka import collect, publish
+from tests.support.kafka import collect
 from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration

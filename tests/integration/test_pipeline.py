@@ -15,7 +15,8 @@ from persona_pipeline.consumers.generators.base import Generated, GenerationTask
 from persona_pipeline.consumers.generators.offline import OfflineGenerator
 from persona_pipeline.contracts import PersonaRequested
 from persona_pipeline.core.settings import Settings
-from tests.support.kafka import collect, created_events, produce, publish
+from persona_pipeline.producers.request_command import publish_request as publish
+from tests.support.kafka import collect, created_events, produce
 from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from persona_pipeline.contracts import PersonaCreated, PersonaRequested
-from persona_pipeline.core.kafka import make_broker
+from persona_pipeline.contracts import PersonaCreated
 from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.publisher import RequestPublisher
 
 
 async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -46,16 +44,6 @@ async def collect(
     finally:
         await consumer.stop()
     return records
-
-
-async def publish(settings: Settings, request: PersonaRequested) -> None:
-    broker = make_broker(settings, client_id="test")
-    publisher = RequestPublisher.on(broker, settings.topics)
-    await broker.start()
-    try:
-        await publisher.publish(request)
-    finally:
-        await broker.stop()
 
 
 async def created_events(

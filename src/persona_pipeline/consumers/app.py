@@ -139,4 +139,11 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
     app = AsgiFastStream(
         broker, asgi_routes=routes, on_startup=[start], after_shutdown=[stop], logger=None
     )
-    return Worker(app=app, settings=settings, broker=broker, mongo=mongo, generator=generator, registry=registry)
+    return Worker(
+        app=app,
+        settings=settings,
+        broker=broker,
+        mongo=mongo,
+        generator=generator,
+        registry=registry,
+    )
