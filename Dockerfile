@@ -53,6 +53,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ENVIRONMENT=production \
     API_HOST=0.0.0.0 \
+    WORKER_HOST=0.0.0.0 \
     LOG_FORMAT=json
 
 RUN groupadd --gid 1000 app \
