@@ -3,6 +3,7 @@
 request event → worker → MongoDB → ``persona.created`` → every API endpoint.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -122,3 +123,34 @@ async def test_malformed_events_go_to_the_dlq_and_the_next_request_still_runs(
     assert all(h["x-dlq-source-topic"] == settings.topics.requests.encode() for h in headers)
     assert b"count" in headers[1]["x-dlq-error"]
     assert all(h["x-dlq-failed-at"] for h in headers)
+
+
+class FailsOnceGenerator(CountingGenerator):
+    """Raises an unexpected (non-generation) error the first time it sees ``ordinal``,
+    as a database or broker outage surfacing mid-request would."""
+
+    def __init__(self, ordinal: int) -> None:
+        super().__init__()
+        self._fail_ordinal = ordinal
+        self._failed = False
+
+    async def generate(self, task: GenerationTask) -> Generated:
+        if task.ordinal == self._fail_ordinal and not self._failed:
+            self._failed = True
+            await asyncio.sleep(0.5)  # let the other ordinals be stored first
+            raise ConnectionError("simulated outage")
+        return await super().generate(task)
+
+
+async def test_an_unexpected_error_redelivers_the_request_without_regenerating(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    flaky = FailsOnceGenerator(ordinal=2)
+    async with serve(create_worker(settings, generator=flaky).app):
+        request = PersonaRequested(brief="redelivered after an outage", count=3)
+        await publish(settings, request)
+        events = await created_events(settings, request.request_id, 3)
+    assert sorted({e.persona.ordinal for e in events}) == [0, 1, 2]
+    assert sorted(flaky.calls) == [0, 1, 2]  # ordinals stored before the error were not redone
+    status = (await api.get(f"/v1/requests/{request.request_id}")).json()
+    assert (status["status"], status["stored"]) == ("completed", 3)
