@@ -17,6 +17,7 @@ from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
 from persona_pipeline.devstack.servers import free_port, start_mongodb
 from tests.conftest import derive
+from tests.support.kafka import collect
 from tests.support.serve import serve
 from tests.unit.factories import make_persona
 
@@ -136,10 +137,19 @@ async def test_tampered_or_foreign_cursors_are_rejected(
 async def test_post_answers_202_and_the_status_moves_to_completed(
     settings: Settings, api: httpx.AsyncClient
 ) -> None:
-    response = await api.post("/v1/persona", json={"brief": "retired sailors", "count": 3})
+    response = await api.post(
+        "/v1/persona",
+        json={"brief": "retired sailors", "count": 3},
+        headers={"x-correlation-id": "trace-42"},
+    )
     assert response.status_code == 202
     accepted = response.json()
     assert response.headers["location"] == accepted["status_url"]
+    assert response.headers["x-correlation-id"] == "trace-42"
+    queued = await collect(
+        settings.kafka_bootstrap_servers, settings.topics.requests, lambda rs: len(rs) >= 1
+    )
+    assert dict(queued[0].headers)["x-correlation-id"] == b"trace-42"
     first = (await api.get(accepted["status_url"])).json()
     assert (first["status"], first["requested"], first["stored"]) == ("pending", 3, 0)
 

@@ -40,7 +40,7 @@ class ServiceInfo(BaseModel):
     service: str
     version: str
     generator: str
-    model: str | None
+    model: str
     links: dict[str, str]
 
 

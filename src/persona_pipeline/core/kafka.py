@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from persona_pipeline.core.settings import Settings
 
 JSON_HEADERS = {"content-type": "application/json"}
-READY_TIMEOUT_S = 2.0
 
 
 def make_broker(settings: Settings, client_id: str, middlewares: Sequence[Any] = ()) -> KafkaBroker:

@@ -30,6 +30,7 @@ class GeneratorChoice(StrEnum):
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+OFFLINE_MODEL = "offline-v1"
 
 
 class Settings(BaseSettings):
@@ -117,6 +118,13 @@ class Settings(BaseSettings):
         if self.generator is not GeneratorChoice.AUTO:
             return self.generator
         return GeneratorChoice.OPENAI if self.openai_api_key else GeneratorChoice.OFFLINE
+
+    @property
+    def active_model(self) -> str:
+        """The model name personas will carry, for ``/`` and the start-up log."""
+        if self.active_generator is GeneratorChoice.OPENAI:
+            return self.openai_model
+        return OFFLINE_MODEL
 
     @property
     def json_logs(self) -> bool:

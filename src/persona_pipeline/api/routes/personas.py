@@ -141,7 +141,7 @@ async def request_personas(
         requested_by=request.client.host if request.client else None,
     )
     await requests.record_pending(event)
-    await publisher.publish(event, correlation_id=request.headers.get("x-correlation-id"))
+    await publisher.publish(event, correlation_id=request.state.correlation_id)
     status_url = f"/v1/requests/{event.request_id}"
     response.headers["Location"] = status_url
     return Accepted(request_id=event.request_id, status=RequestState.PENDING, status_url=status_url)

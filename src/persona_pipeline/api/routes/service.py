@@ -11,7 +11,6 @@ from persona_pipeline import __version__
 from persona_pipeline.api.deps import ServicesDep
 from persona_pipeline.api.schemas import Readiness, ServiceInfo
 from persona_pipeline.core.mongo import ping
-from persona_pipeline.core.settings import GeneratorChoice
 
 router = APIRouter(tags=["service"])
 READY_TIMEOUT_S = 2.0
@@ -20,12 +19,11 @@ READY_TIMEOUT_S = 2.0
 @router.get("/", summary="Service information")
 async def root(services: ServicesDep) -> ServiceInfo:
     settings = services.settings
-    generator = settings.active_generator
     return ServiceInfo(
         service=settings.service_name,
         version=__version__,
-        generator=generator.value,
-        model=settings.openai_model if generator is GeneratorChoice.OPENAI else "offline-v1",
+        generator=settings.active_generator.value,
+        model=settings.active_model,
         links={
             "personas": "/v1/persona",
             "search": "/v1/persona/search?q=",

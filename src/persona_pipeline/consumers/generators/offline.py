@@ -19,6 +19,7 @@ from persona_pipeline.consumers.demographics import DEFAULT_TABLE, DemographicTa
 from persona_pipeline.consumers.generators.base import Generated, GenerationTask
 from persona_pipeline.consumers.grounding import DemographicSampler
 from persona_pipeline.contracts import BigFive, PersonaDraft, Skeleton, TokenUsage
+from persona_pipeline.core.settings import OFFLINE_MODEL
 
 BRIEF_IN_BIO_CHARS = 160
 """Longer briefs are cut at a word boundary so the bio stays a bio."""
@@ -255,7 +256,7 @@ class OfflineGenerator:
     """Writes a persona's narrative from templates and pools; see the module docstring."""
 
     name = "offline"
-    model = "offline-v1"
+    model = OFFLINE_MODEL
 
     def __init__(self, table: DemographicTable = DEFAULT_TABLE) -> None:
         self._sampler = DemographicSampler(table)
