@@ -1,22 +1,38 @@
 """The OpenAI generator through the real ``openai`` SDK against a fake HTTP server.
 
-Retry timing relies on the SDK: it honours ``Retry-After`` (up to 120 s) and
-otherwise backs off 0.5 s * 2**n (capped at 8 s, minus up to 25 % jitter), so
-clients here use ``max_retries`` of 0 or 1 to keep the file fast.
+The generator makes exactly one request per ``generate`` (retrying is
+``ResilientGenerator``'s job, see ``test_openai_resilience.py``), so these tests
+check how each single answer is mapped onto a ``FailureKind``. Clients here are
+built with ``max_retries=0``, as ``from_settings`` builds them.
 """
 
 import asyncio
+import dataclasses
 import json
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 from openai import AsyncOpenAI
 
-from persona_pipeline.consumers.generators.base import GenerationError, GenerationTask
-from persona_pipeline.consumers.generators.openai_generator import OpenAIGenerator
-from persona_pipeline.consumers.generators.prompts import build_messages, describe_level
+from persona_pipeline.consumers.generators.base import (
+    FailureKind,
+    GenerationError,
+    GenerationTask,
+)
+from persona_pipeline.consumers.generators.openai_generator import (
+    OpenAIGenerator,
+    retry_after_seconds,
+    seed_for,
+)
+from persona_pipeline.consumers.generators.prompts import (
+    EXPECTED_COMPLETION_TOKENS,
+    build_messages,
+    describe_level,
+    estimate_tokens,
+)
 from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
 from persona_pipeline.core.settings import Settings
 from tests.support.fake_openai import (
@@ -146,68 +162,82 @@ async def test_request_carries_model_schema_and_skeleton(
     assert fake.request_headers[0]["authorization"] == f"Bearer {API_KEY}"
 
 
-async def test_rate_limit_honours_retry_after(
+async def test_rate_limit_is_rate_limited_with_retry_after(
     fake: FakeOpenAI, make_generator: MakeGenerator
 ) -> None:
-    # 0.8 s is above the SDK's first backoff (at most 0.5 s): passing proves it waited
-    # for Retry-After rather than its own schedule.
-    fake.script(status(429, retry_after=0.8), ok())
-    started = time.monotonic()
-
-    result = await make_generator(max_retries=1).generate(TASK)
-
-    assert time.monotonic() - started >= 0.8
-    first, second = fake.call_times
-    assert second - first >= 0.8
-    assert result.draft.name
-
-
-async def test_rate_limit_that_persists_is_retryable(
-    fake: FakeOpenAI, make_generator: MakeGenerator
-) -> None:
-    fake.script(status(429, retry_after=0.05), status(429, retry_after=0.05))
-
-    with pytest.raises(GenerationError) as caught:
-        await make_generator(max_retries=1).generate(TASK)
-
-    assert caught.value.retryable
-    assert "429" in caught.value.reason
-    assert fake.calls == 2
-
-
-async def test_exhausted_quota_is_not_retryable(
-    fake: FakeOpenAI, make_generator: MakeGenerator
-) -> None:
-    fake.script(status(429, error_code="insufficient_quota"))
+    fake.script(status(429, retry_after=0.8))
 
     with pytest.raises(GenerationError) as caught:
         await make_generator().generate(TASK)
 
+    assert caught.value.kind is FailureKind.RATE_LIMITED
+    assert caught.value.retryable
+    assert caught.value.retry_after == pytest.approx(0.8)
+    assert "429" in caught.value.reason
+    assert "Rate limit reached" in caught.value.reason  # the server's own message
+    assert fake.calls == 1  # the generator never retries by itself
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+    ids=["ms-wins", "seconds", "garbage", "none"],
+)
+async def test_rate_limit_reads_retry_after_headers(
+    fake: FakeOpenAI,
+    make_generator: MakeGenerator,
+    headers: dict[str, str],
+    expected: float | None,
+) -> None:
+    fake.script(status(429, headers=headers))
+
+    with pytest.raises(GenerationError) as caught:
+        await make_generator().generate(TASK)
+
+    assert caught.value.kind is FailureKind.RATE_LIMITED
+    assert caught.value.retry_after == expected
+
+
+def test_retry_after_accepts_an_http_date() -> None:
+    now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC).timestamp()
+    later = format_datetime(datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC), usegmt=True)
+    earlier = format_datetime(datetime(2030, 1, 1, 11, 0, 0, tzinfo=UTC), usegmt=True)
+
+    assert retry_after_seconds({"Retry-After": later}, now=now) == 30.0
+    assert retry_after_seconds({"retry-after": earlier}, now=now) == 0.0
+    assert retry_after_seconds({"retry-after-ms": "-5", "retry-after": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after": "inf"}) is None
+
+
+async def test_exhausted_quota_is_fatal(fake: FakeOpenAI, make_generator: MakeGenerator) -> None:
+    fake.script(status(429, retry_after=1, error_code="insufficient_quota"))
+
+    with pytest.raises(GenerationError) as caught:
+        await make_generator().generate(TASK)
+
+    assert caught.value.kind is FailureKind.FATAL
     assert not caught.value.retryable
     assert "quota" in caught.value.reason
+    assert "billing" in caught.value.reason
 
 
-async def test_server_error_is_retried_by_the_sdk(
-    fake: FakeOpenAI, make_generator: MakeGenerator
+@pytest.mark.parametrize("code", [500, 502, 503, 408, 409])
+async def test_server_errors_are_transient(
+    fake: FakeOpenAI, make_generator: MakeGenerator, code: int
 ) -> None:
-    fake.script(status(500), ok())
-
-    result = await make_generator(max_retries=1).generate(TASK)
-
-    assert result.draft.name
-    assert fake.calls == 2
-
-
-async def test_server_error_that_persists_is_retryable(
-    fake: FakeOpenAI, make_generator: MakeGenerator
-) -> None:
-    fake.script(status(503))
+    fake.script(status(code))
 
     with pytest.raises(GenerationError) as caught:
         await make_generator().generate(TASK)
 
-    assert caught.value.retryable
-    assert "503" in caught.value.reason
+    assert caught.value.kind is FailureKind.TRANSIENT
+    assert str(code) in caught.value.reason
+    assert fake.calls == 1
 
 
 @pytest.mark.parametrize(
@@ -215,20 +245,21 @@ async def test_server_error_that_persists_is_retryable(
     [(malformed("json"), "not valid JSON"), (malformed("fields"), "bio")],
     ids=["not-json", "missing-fields"],
 )
-async def test_malformed_output_is_retryable(
+async def test_malformed_output_is_invalid_output_with_its_usage(
     fake: FakeOpenAI, make_generator: MakeGenerator, reply: Reply, detail: str
 ) -> None:
-    fake.script(reply)
+    fake.script(dataclasses.replace(reply, prompt_tokens=300, completion_tokens=12))
 
     with pytest.raises(GenerationError) as caught:
         await make_generator().generate(TASK)
 
-    assert caught.value.retryable
+    assert caught.value.kind is FailureKind.INVALID_OUTPUT
     assert caught.value.reason.startswith("invalid model output")
     assert detail in caught.value.reason
+    assert caught.value.usage == TokenUsage(prompt_tokens=300, completion_tokens=12)
 
 
-async def test_truncated_output_is_retryable(
+async def test_truncated_output_is_invalid_output(
     fake: FakeOpenAI, make_generator: MakeGenerator
 ) -> None:
     fake.script(truncated())
@@ -236,18 +267,32 @@ async def test_truncated_output_is_retryable(
     with pytest.raises(GenerationError) as caught:
         await make_generator().generate(TASK)
 
-    assert caught.value.retryable
-    assert "invalid model output" in caught.value.reason
+    assert caught.value.kind is FailureKind.INVALID_OUTPUT
+    assert "cut off" in caught.value.reason
+    assert caught.value.usage.total_tokens > 0
 
 
-async def test_refusal_is_not_retryable(fake: FakeOpenAI, make_generator: MakeGenerator) -> None:
+async def test_empty_content_is_invalid_output(
+    fake: FakeOpenAI, make_generator: MakeGenerator
+) -> None:
+    fake.script(ok(content="null"))
+
+    with pytest.raises(GenerationError) as caught:
+        await make_generator().generate(TASK)
+
+    assert caught.value.kind is FailureKind.INVALID_OUTPUT
+
+
+async def test_refusal_is_fatal(fake: FakeOpenAI, make_generator: MakeGenerator) -> None:
     fake.script(refusal("I can't help with that."))
 
     with pytest.raises(GenerationError) as caught:
         await make_generator().generate(TASK)
 
+    assert caught.value.kind is FailureKind.FATAL
     assert not caught.value.retryable
     assert caught.value.reason == "model refused: I can't help with that."
+    assert caught.value.usage.total_tokens > 0  # a refusal still costs tokens
 
 
 async def test_rejected_api_key_names_the_setting_without_leaking_it(
@@ -259,7 +304,7 @@ async def test_rejected_api_key_names_the_setting_without_leaking_it(
         await make_generator(api_key=SECRET_KEY).generate(TASK)
 
     assert SECRET_KEY in str(caught.value.__cause__)  # the leak the mapping must stop
-    assert not caught.value.retryable
+    assert caught.value.kind is FailureKind.FATAL
     assert "OPENAI_API_KEY" in caught.value.reason
     assert SECRET_KEY not in caught.value.reason
     assert "sk-test" not in caught.value.reason
@@ -268,31 +313,32 @@ async def test_rejected_api_key_names_the_setting_without_leaking_it(
 @pytest.mark.parametrize(
     ("code", "hint"), [(400, "OPENAI_MODEL"), (403, "OPENAI_MODEL"), (404, "OPENAI_MODEL")]
 )
-async def test_client_errors_are_not_retryable(
+async def test_client_errors_are_fatal(
     fake: FakeOpenAI, make_generator: MakeGenerator, code: int, hint: str
 ) -> None:
     fake.script(status(code))
 
     with pytest.raises(GenerationError) as caught:
-        await make_generator(max_retries=1).generate(TASK)
+        await make_generator().generate(TASK)
 
-    assert not caught.value.retryable
+    assert caught.value.kind is FailureKind.FATAL
     assert str(code) in caught.value.reason
     assert hint in caught.value.reason
-    assert fake.calls == 1  # the SDK does not retry these either
+    assert fake.calls == 1
 
 
-async def test_timeout_is_retryable(fake: FakeOpenAI, make_generator: MakeGenerator) -> None:
+async def test_timeout_is_transient(fake: FakeOpenAI, make_generator: MakeGenerator) -> None:
     fake.script(delay(1.0))
 
     with pytest.raises(GenerationError) as caught:
-        await make_generator(timeout=0.2, max_retries=0).generate(TASK)
+        await make_generator(timeout=0.2).generate(TASK)
 
-    assert caught.value.retryable
+    assert caught.value.kind is FailureKind.TRANSIENT
     assert "timed out" in caught.value.reason
+    assert fake.calls == 1
 
 
-async def test_unreachable_server_is_retryable(make_generator: MakeGenerator) -> None:
+async def test_unreachable_server_is_transient(make_generator: MakeGenerator) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # free once closed: nothing listens there
@@ -300,16 +346,32 @@ async def test_unreachable_server_is_retryable(make_generator: MakeGenerator) ->
     with pytest.raises(GenerationError) as caught:
         await make_generator(base_url=f"http://127.0.0.1:{port}/v1").generate(TASK)
 
-    assert caught.value.retryable
+    assert caught.value.kind is FailureKind.TRANSIENT
     assert "OPENAI_BASE_URL" in caught.value.reason
 
 
 async def test_previous_error_is_fed_back(fake: FakeOpenAI, make_generator: MakeGenerator) -> None:
-    await make_generator().generate(TASK, previous_error="tags: too many items")
+    task = dataclasses.replace(TASK, previous_error="tags: too many items")
+
+    await make_generator().generate(task)
 
     messages = fake.requests[0]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "user"]
     assert "tags: too many items" in messages[-1]["content"]
+
+
+async def test_variant_changes_seed_and_asks_for_a_different_person(
+    fake: FakeOpenAI, make_generator: MakeGenerator
+) -> None:
+    generator = make_generator()
+    await generator.generate(TASK)
+    await generator.generate(dataclasses.replace(TASK, variant=1))
+
+    first, second = fake.requests
+    assert first["seed"] == seed_for(TASK) == TASK.seed % 2**31
+    assert second["seed"] != first["seed"]
+    assert "Variation" not in _user_text(first)
+    assert "clearly different person" in _user_text(second)
 
 
 async def test_concurrent_calls_share_the_client(
@@ -337,17 +399,20 @@ async def test_from_settings(fake: FakeOpenAI) -> None:
         openai_model="gpt-from-settings",
         openai_temperature=0.3,
         openai_timeout_s=5,
-        openai_max_retries=0,
     )
     generator = OpenAIGenerator.from_settings(settings)
+    fake.script(status(500))
     try:
+        with pytest.raises(GenerationError):
+            await generator.generate(TASK)
         result = await generator.generate(TASK)
     finally:
         await generator.aclose()
 
+    assert fake.calls == 2  # the SDK did not retry the 500 on its own
     assert generator.model == "gpt-from-settings"
     assert result.draft.name
-    body = fake.requests[0]
+    body = fake.requests[-1]
     assert body["model"] == "gpt-from-settings"
     assert body["temperature"] == 0.3
 
@@ -371,3 +436,15 @@ def test_prompt_states_locale_and_personality_in_words() -> None:
         "high",
         "very high",
     ]
+
+
+def test_token_estimate_covers_prompt_and_a_completion_budget() -> None:
+    messages = build_messages(TASK)
+    prompt_chars = sum(len(str(m["content"])) for m in messages)
+
+    estimate = estimate_tokens(TASK)
+
+    assert estimate > prompt_chars // 4 + EXPECTED_COMPLETION_TOKENS
+    assert estimate < prompt_chars // 2 + 2 * EXPECTED_COMPLETION_TOKENS
+    corrected = dataclasses.replace(TASK, previous_error="x" * 400)
+    assert estimate_tokens(corrected) >= estimate + 100  # the correction turn is counted

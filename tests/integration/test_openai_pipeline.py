@@ -14,7 +14,7 @@ from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import create_worker
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, PersonaRequested
 from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_request as publish
+from persona_pipeline.producers.request_command import publish_requests
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI, refusal
 from tests.support.kafka import collect
@@ -38,7 +38,7 @@ def openai_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
         openai_api_key="sk-test-not-a-real-key",
         openai_base_url=fake_openai.base_url,
         openai_model="gpt-test-mini",
-        openai_max_retries=0,
+        generation_max_retries=0,
     )
 
 
@@ -47,7 +47,7 @@ async def test_worker_generates_with_openai_when_a_key_is_set(
 ) -> None:
     request = PersonaRequested(brief="solo travellers over 60", count=3)
     async with serve(create_worker(openai_settings).app):
-        await publish(openai_settings, request)
+        await publish_requests(openai_settings, [request])
         records = await collect(
             openai_settings.kafka_bootstrap_servers,
             openai_settings.topics.created,
@@ -77,7 +77,7 @@ async def test_a_refused_ordinal_ends_the_request_partial_with_a_failed_event(
     fake_openai.script(refusal())
     request = PersonaRequested(brief="anything", count=2)
     async with serve(create_worker(openai_settings).app):
-        await publish(openai_settings, request)
+        await publish_requests(openai_settings, [request])
         failed = await collect(
             openai_settings.kafka_bootstrap_servers,
             openai_settings.topics.failed,

@@ -16,7 +16,7 @@ from persona_pipeline.consumers.generators.base import Generated, GenerationTask
 from persona_pipeline.consumers.generators.offline import OfflineGenerator
 from persona_pipeline.contracts import PersonaRequested
 from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_request as publish
+from persona_pipeline.producers.request_command import publish_requests
 from tests.support.kafka import collect, created_events, produce
 from tests.support.serve import serve
 
@@ -64,7 +64,7 @@ async def test_request_is_generated_stored_announced_and_served(
     settings: Settings, worker: Worker, api: httpx.AsyncClient
 ) -> None:
     request = PersonaRequested(brief="urban cyclists in Berlin", count=3, seed=7)
-    await publish(settings, request)
+    await publish_requests(settings, [request])
 
     events = await created_events(settings, request.request_id, 3)
     assert sorted(e.persona.ordinal for e in events) == [0, 1, 2]
@@ -93,9 +93,11 @@ async def test_redelivered_request_creates_no_duplicate_and_no_second_llm_call(
     settings: Settings, worker: Worker, generator: CountingGenerator, api: httpx.AsyncClient
 ) -> None:
     request = PersonaRequested(brief="night-shift nurses", count=4)
-    await publish(settings, request)
+    await publish_requests(settings, [request])
     await created_events(settings, request.request_id, 4)
-    await publish(settings, request)  # the same event again, as a redelivery would bring it
+    await publish_requests(
+        settings, [request]
+    )  # the same event again, as a redelivery would bring it
 
     events = await created_events(settings, request.request_id, 8)  # re-announced, same ids
     assert len({e.event_id for e in events}) == 4
@@ -114,7 +116,7 @@ async def test_malformed_events_go_to_the_dlq_and_the_next_request_still_runs(
     await produce(bootstrap, settings.topics.requests, not_json, key=b"bad-1")
     await produce(bootstrap, settings.topics.requests, too_many, key=b"bad-2")
     request = PersonaRequested(brief="after the bad ones", count=1)
-    await publish(settings, request)
+    await publish_requests(settings, [request])
 
     await created_events(settings, request.request_id, 1)
     dead = await collect(bootstrap, settings.topics.dead_letter, lambda rs: len(rs) >= 2)
@@ -148,8 +150,8 @@ async def test_an_unexpected_error_redelivers_the_request_without_regenerating(
     flaky = FailsOnceGenerator(ordinal=2)
     async with serve(create_worker(settings, generator=flaky).app):
         request = PersonaRequested(brief="redelivered after an outage", count=3)
-        await publish(settings, request)
-        events = await created_events(settings, request.request_id, 3)
+        await publish_requests(settings, [request])
+        events = await created_events(settings, request.request_id, 3, distinct=True)
     assert sorted({e.persona.ordinal for e in events}) == [0, 1, 2]
     assert sorted(flaky.calls) == [0, 1, 2]  # ordinals stored before the error were not redone
     status = (await api.get(f"/v1/requests/{request.request_id}")).json()

@@ -17,8 +17,11 @@ persona-shaped JSON object that fits the requested ``response_format`` schema
 and echoes the skeleton's city and occupation from the prompt. Scripted replies
 (``ok``, ``status``, ``malformed``, ``refusal``, ``truncated``, ``delay``) are
 consumed one per chat call, in order; once the script is empty every call is
-answered ``ok``. ``latency`` delays every call (for benchmarks). Counters and
-recorded requests are safe to read from any thread; timestamps use
+answered ``ok``. ``latency`` delays every call (for benchmarks). A reply built
+with ``wait_for_calls=n`` is held until ``n`` chat requests have arrived, so a
+test can make a whole wave of concurrent calls arrive before any is answered.
+Counters, recorded requests and ``replies`` (when each answer was sent, with its
+status and ``Retry-After``) are safe to read from any thread; timestamps use
 ``time.monotonic()``.
 """
 
@@ -26,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import socket
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -63,6 +67,20 @@ _SERVER_ERROR = ("The server had an error while processing your request.", "serv
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyRecord:
+    """One answered chat request: when it arrived and was answered, and how."""
+
+    number: int
+    """1-based order of arrival among chat requests."""
+    arrived: float
+    sent: float
+    """``time.monotonic()`` just before the response was handed to the server."""
+    status_code: int
+    kind: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One scripted answer; build it with ``ok()``, ``status()``, ``malformed()``, ..."""
 
@@ -75,6 +93,12 @@ class Reply:
     content: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    wait_for_calls: int | None = None
+
+    def held(self, calls: int) -> Reply:
+        """This reply, answered only once ``calls`` chat requests have arrived (5 s at most)."""
+        return replace(self, wait_for_calls=calls)
 
 
 def ok(
@@ -96,18 +120,40 @@ def status(
     retry_after: float | None = None,
     message: str | None = None,
     error_code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    """An HTTP error with an OpenAI-style error body (and ``Retry-After`` in seconds)."""
+    """An HTTP error with an OpenAI-style error body (and ``Retry-After`` in seconds).
+
+    ``headers`` are added to the response (e.g. ``retry-after-ms`` or an HTTP-date
+    ``retry-after``, which then replaces the one ``retry_after`` would set).
+    """
     return Reply(
-        "status", status_code=code, retry_after=retry_after, message=message, error_code=error_code
+        "status",
+        status_code=code,
+        retry_after=retry_after,
+        message=message,
+        error_code=error_code,
+        headers=tuple((headers or {}).items()),
     )
 
 
-def malformed(kind: Literal["json", "fields"] = "json") -> Reply:
+def malformed(
+    kind: Literal["json", "fields"] = "json",
+    *,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> Reply:
     """A 200 whose content is not JSON (``json``) or lacks required fields (``fields``)."""
     if kind == "json":
-        return Reply("malformed", content='{"name": "Alex Rivera", "bio": "Lives in')
-    return Reply("malformed", content=json.dumps({"name": "Alex Rivera"}))
+        content = '{"name": "Alex Rivera", "bio": "Lives in'
+    else:
+        content = json.dumps({"name": "Alex Rivera"})
+    return Reply(
+        "malformed",
+        content=content,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
 
 
 def refusal(text: str = "I'm sorry, but I can't help with that request.") -> Reply:
@@ -286,6 +332,12 @@ class FakeOpenAI:
             return list(self._headers)
 
     @property
+    def replies(self) -> list[ReplyRecord]:
+        """Every answered chat request, in the order the answers were sent."""
+        with self._lock:
+            return list(self._replies)
+
+    @property
     def pending(self) -> int:
         """Scripted replies not consumed yet."""
         with self._lock:
@@ -301,14 +353,16 @@ class FakeOpenAI:
         self._call_times: list[float] = []
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
+        self._replies: list[ReplyRecord] = []
         self._completions = 0
 
     async def _handle(self, request: Request) -> Response:
         path = request.url.path
+        arrived = time.monotonic()
         with self._lock:
             self._calls += 1
             self._calls_by_path[path] += 1
-            self._call_times.append(time.monotonic())
+            self._call_times.append(arrived)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
@@ -328,10 +382,31 @@ class FakeOpenAI:
                 reply = self._script.popleft() if self._script else ok()
                 self._completions += 1
                 number = self._completions
-            return await self._answer(reply, body, request, number)
+            if reply.wait_for_calls is not None:
+                await self._wait_for_calls(reply.wait_for_calls)
+            response = await self._answer(reply, body, request, number)
+            record = ReplyRecord(
+                number=number,
+                arrived=arrived,
+                sent=time.monotonic(),
+                status_code=response.status_code,
+                kind=reply.kind,
+                retry_after=reply.retry_after,
+            )
+            with self._lock:
+                self._replies.append(record)
+            return response
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    async def _wait_for_calls(self, calls: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._completions >= calls:
+                    return
+            await asyncio.sleep(0.005)
 
     async def _answer(
         self, reply: Reply, body: dict[str, Any], request: Request, number: int
@@ -395,6 +470,7 @@ def _status_reply(reply: Reply, body: dict[str, Any], request: Request) -> JSONR
     headers = {"x-request-id": f"req_fake_{time.monotonic_ns()}"}
     if reply.retry_after is not None:
         headers["retry-after"] = f"{reply.retry_after:g}"
+    headers.update(reply.headers)
     return _error(reply.status_code, message, type_, reply.error_code or default_code, headers)
 
 
@@ -461,6 +537,34 @@ def _prompt_field(prompt: str, label: str) -> str | None:
     return match.group(1) if match else None
 
 
+_OPENERS = (
+    "Weekdays are tightly scheduled",
+    "Mornings start before sunrise",
+    "Evenings go to a long-running side project",
+    "Weekends belong to family visits",
+    "Most errands happen on a bicycle",
+    "A second language is slowly improving",
+    "A small balcony garden takes more time than planned",
+    "Volunteering at the library fills Saturdays",
+)
+_CLOSERS = (
+    "so anything new has to earn its place quickly",
+    "and budgets are checked twice before any purchase",
+    "which makes reliable apps matter more than fancy ones",
+    "so recommendations from friends carry real weight",
+    "and privacy settings are always read carefully",
+    "so long phone calls are avoided whenever possible",
+    "which leaves little patience for slow websites",
+    "and every subscription gets reviewed each quarter",
+)
+
+
+def _anecdote(number: int) -> str:
+    """Vary bios between calls, as a real model would (near-duplicate checks see them)."""
+    rng = random.Random(number)
+    return f"{rng.choice(_OPENERS)}, {rng.choice(_CLOSERS)}. Call {number} of the day."
+
+
 def persona_for(body: dict[str, Any], number: int = 1) -> dict[str, Any]:
     """A persona-shaped answer to ``body`` that fits its ``response_format`` schema.
 
@@ -474,10 +578,7 @@ def persona_for(body: dict[str, Any], number: int = 1) -> dict[str, Any]:
     name = _NAMES[(number - 1) % len(_NAMES)]
     persona: dict[str, Any] = {
         "name": name,
-        "bio": (
-            f"{name} lives in {city} and works as {occupation}. "
-            "Weekdays are tightly scheduled, so anything new has to earn its place quickly."
-        ),
+        "bio": f"{name} lives in {city} and works as {occupation}. {_anecdote(number)}",
         "interests": ["cycling", "cooking", "local history"],
         "goals": [
             "Spend less time on routine admin each week.",

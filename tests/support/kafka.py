@@ -47,15 +47,18 @@ async def collect(
 
 
 async def created_events(
-    settings: Settings, request_id: uuid.UUID, at_least: int
+    settings: Settings, request_id: uuid.UUID, at_least: int, *, distinct: bool = False
 ) -> list[PersonaCreated]:
+    """``persona.created`` events of one request, once there are ``at_least`` of them
+    (counting each persona once when ``distinct``: re-announcements repeat them)."""
+
     def ours(records: list[ConsumerRecord[bytes, bytes]]) -> list[PersonaCreated]:
         events = [PersonaCreated.model_validate_json(r.value) for r in records]
         return [e for e in events if e.persona.request_id == request_id]
 
-    records = await collect(
-        settings.kafka_bootstrap_servers,
-        settings.topics.created,
-        lambda rs: len(ours(rs)) >= at_least,
-    )
+    def enough(records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        events = ours(records)
+        return len({e.event_id for e in events} if distinct else events) >= at_least
+
+    records = await collect(settings.kafka_bootstrap_servers, settings.topics.created, enough)
     return ours(records)

@@ -18,18 +18,21 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from pymongo import AsyncMongoClient
 
 from persona_pipeline import __version__
+from persona_pipeline.consumers.dispatcher import Dispatcher
 from persona_pipeline.consumers.emitter import DeadLetters, KafkaEventSink
 from persona_pipeline.consumers.generators.base import PersonaGenerator
 from persona_pipeline.consumers.generators.factory import build_generator
 from persona_pipeline.consumers.grounding import DemographicSampler
 from persona_pipeline.consumers.handler import RequestHandler
-from persona_pipeline.consumers.service import GenerationService
-from persona_pipeline.contracts import PersonaCreated, PersonaFailed
+from persona_pipeline.consumers.resilience import AttemptHook, build_resilient_generator
+from persona_pipeline.consumers.service import DedupPolicy, GenerationService
+from persona_pipeline.contracts import PersonaCreated, PersonaFailed, TokenUsage
 from persona_pipeline.contracts.topics import CONSUMER_GROUP
 from persona_pipeline.core.kafka import ensure_topics, make_broker
 from persona_pipeline.core.metrics import PipelineMetrics
 from persona_pipeline.core.mongo import Collections, Document, connect, ensure_indexes
 from persona_pipeline.core.persona_store import PersonaStore
+from persona_pipeline.core.pricing import PriceTable
 from persona_pipeline.core.request_store import RequestStore
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
@@ -45,6 +48,18 @@ async def _liveness(scope: Scope) -> AsgiResponse:
     return AsgiResponse(
         b'{"status":"ok"}', status_code=200, headers={"content-type": "application/json"}
     )
+
+
+def _attempt_metrics(metrics: PipelineMetrics, generator: str, model: str) -> AttemptHook:
+    """Count every generator call, including retried and rejected ones (they cost tokens)."""
+
+    def observe(outcome: str, seconds: float, usage: TokenUsage) -> None:
+        metrics.llm_calls.labels(generator, outcome).inc()
+        metrics.llm_latency.labels(generator).observe(seconds)
+        metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
+        metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
+
+    return observe
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +84,10 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
     )
     mongo = connect(settings)
     collections = Collections.of(mongo[settings.mongodb_database])
-    generator = generator or build_generator(settings)
+    inner = generator or build_generator(settings)
+    generator = build_resilient_generator(
+        inner, settings, on_attempt=_attempt_metrics(metrics, inner.name, inner.model)
+    )
     topics = settings.topics
     created = broker.publisher(
         topics.created,
@@ -96,9 +114,15 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
         generator=generator,
         events=KafkaEventSink(created, failed, metrics),
         metrics=metrics,
+        prices=PriceTable.with_overrides(settings.price_table),
+        dedup=DedupPolicy(
+            threshold=settings.near_duplicate_threshold,
+            max_regenerations=settings.near_duplicate_max_regenerations,
+        ),
         concurrency=settings.generation_concurrency,
     )
     handler = RequestHandler(service, DeadLetters(dead_letter, topics.requests, metrics), metrics)
+    dispatcher = Dispatcher(handler, max_in_flight=settings.max_requests_in_flight)
 
     @broker.subscriber(
         topics.requests,
@@ -109,11 +133,12 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         decoder=_raw_body,
+        listener=dispatcher.rebalance_listener(),
         title="persona.requests",
         description="Generates the requested personas, stores them, publishes persona.created.",
     )
     async def on_request(body: bytes, message: KafkaMessage) -> None:
-        await handler(message)
+        await dispatcher.submit(message)
 
     async def start() -> None:
         logger.info(
@@ -127,6 +152,9 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
         if settings.kafka_create_topics:
             await ensure_topics(settings)
 
+    async def drain() -> None:
+        await dispatcher.drain(settings.shutdown_grace_s)
+
     async def stop() -> None:
         await generator.aclose()
         await mongo.close()
@@ -137,7 +165,12 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
         ("/metrics", make_asgi_app(registry)),
     ]
     app = AsgiFastStream(
-        broker, asgi_routes=routes, on_startup=[start], after_shutdown=[stop], logger=None
+        broker,
+        asgi_routes=routes,
+        on_startup=[start],
+        on_shutdown=[drain],
+        after_shutdown=[stop],
+        logger=None,
     )
     return Worker(
         app=app,

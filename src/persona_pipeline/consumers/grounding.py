@@ -96,9 +96,13 @@ class DemographicSampler:
         self._pools = tuple(table.name_pools.values())
         self._age_tables: dict[tuple[int, int], _Weighted[int]] = {}
 
-    def sample(self, constraints: Constraints, seed: int, ordinal: int) -> Skeleton:
-        """The skeleton of the ``ordinal``-th persona of a request seeded with ``seed``."""
-        rng = random.Random(f"{seed}:{ordinal}")
+    def sample(
+        self, constraints: Constraints, seed: int, ordinal: int, variant: int = 0
+    ) -> Skeleton:
+        """The skeleton of the ``ordinal``-th persona of a request seeded with ``seed``.
+
+        ``variant`` > 0 draws an alternative (used to regenerate a near-duplicate)."""
+        rng = random.Random(f"{seed}:{ordinal}" if not variant else f"{seed}:{ordinal}:{variant}")
         u_country, u_city, u_gender, u_age, u_job = (rng.random() for _ in range(5))
         personality = _personality(rng)
         age, occupation = self._age_and_occupation(constraints, u_age, u_job)

@@ -1,12 +1,15 @@
-"""The Kafka-facing edge of the worker: decode, dead-letter, process, then ack.
+"""The Kafka-facing edge of the worker: decode, dead-letter or process one request.
 
-Acknowledgement is manual. A valid request is acked only after
-``GenerationService.process`` returns (personas stored and announced); an
-infrastructure failure nacks, which seeks back so the request is redelivered
-after a growing pause instead of being skipped.
+Offsets are not this module's concern (``Dispatcher`` commits them once a
+request returns). What it guarantees is that it returns only when the request
+is settled: stored and announced, or dead-lettered. An infrastructure failure
+(database or broker unreachable) is retried in place with a growing pause, so
+the request's offset stays uncommitted until it succeeds or the worker stops.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import anyio
 from faststream.kafka.message import KafkaMessage
@@ -19,6 +22,7 @@ from persona_pipeline.contracts import PersonaRequested
 from persona_pipeline.core.metrics import PipelineMetrics
 
 MAX_BACKOFF_S = 30.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,38 +31,34 @@ class RequestHandler:
     dead_letters: DeadLetters
     metrics: PipelineMetrics
     base_backoff_s: float = 0.5
-    _consecutive_failures: int = field(default=0, init=False)
 
     async def __call__(self, message: KafkaMessage) -> None:
         try:
             request = PersonaRequested.model_validate_json(message.body)
         except ValidationError as exc:
-            await self._dead_letter(message, exc)
+            reason = _summary(exc)
+            await self._until_done(lambda: self._dead_letter(message, reason))
+            self.metrics.requests_consumed.labels("dead_lettered").inc()
             return
         with logger.contextualize(request_id=str(request.request_id)):
-            await self._process(message, request)
-
-    async def _process(self, message: KafkaMessage, request: PersonaRequested) -> None:
-        try:
-            state = await self.service.process(request)
-        except Exception:
-            self._consecutive_failures += 1
-            pause = min(self.base_backoff_s * 2 ** (self._consecutive_failures - 1), MAX_BACKOFF_S)
-            logger.exception("request failed; redelivering in {:.1f}s", pause)
-            self.metrics.requests_consumed.labels("retried").inc()
-            await anyio.sleep(pause)
-            await message.nack()
-            return
-        self._consecutive_failures = 0
-        await message.ack()
+            state = await self._until_done(lambda: self.service.process(request))
         self.metrics.requests_consumed.labels(state.value).inc()
 
-    async def _dead_letter(self, message: KafkaMessage, error: ValidationError) -> None:
+    async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
+        failures = 0
+        while True:
+            try:
+                return await step()
+            except Exception:
+                failures += 1
+                pause = min(self.base_backoff_s * 2 ** (failures - 1), MAX_BACKOFF_S)
+                logger.exception("request step failed; retrying in {:.1f}s", pause)
+                self.metrics.requests_consumed.labels("retried").inc()
+                await anyio.sleep(pause)
+
+    async def _dead_letter(self, message: KafkaMessage, summary: str) -> None:
         record = message.raw_message
         assert not isinstance(record, tuple), "the request subscriber is not a batch subscriber"
-        summary = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:10]
-        )
         logger.warning("invalid request event at offset {}: {}", record.offset, summary)
         await self.dead_letters.send(
             body=message.body,
@@ -68,5 +68,9 @@ class RequestHandler:
             partition=record.partition,
             offset=record.offset,
         )
-        await message.ack()
-        self.metrics.requests_consumed.labels("dead_lettered").inc()
+
+
+def _summary(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:10]
+    )

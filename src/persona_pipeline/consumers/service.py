@@ -5,19 +5,22 @@ Invariants this module keeps (see docs/ARCHITECTURE.md):
   costs no second LLM call for it;
 - every stored persona of the request is (re)announced on each delivery, because
   a previous delivery may have crashed between storing and publishing;
+- a near-duplicate (of a sibling or of a recent persona of the same brief) is
+  regenerated from a fresh skeleton a bounded number of times, then accepted
+  with ``near_duplicate_of`` set;
 - the caller commits the Kafka offset only after ``process`` returns.
 """
 
 import asyncio
-import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from loguru import logger
 
+from persona_pipeline.consumers.dedup import MinHasher, NearDuplicateIndex, fingerprint_text
 from persona_pipeline.consumers.emitter import EventSink
 from persona_pipeline.consumers.generators.base import (
-    Generated,
     GenerationError,
     GenerationTask,
     PersonaGenerator,
@@ -26,21 +29,49 @@ from persona_pipeline.consumers.grounding import DemographicSampler
 from persona_pipeline.contracts import (
     Persona,
     PersonaCreated,
+    PersonaDraft,
     PersonaFailed,
     PersonaRequested,
     RequestState,
+    TokenUsage,
 )
 from persona_pipeline.contracts.persona import persona_id
+from persona_pipeline.core.documents import brief_key
 from persona_pipeline.core.metrics import PipelineMetrics
 from persona_pipeline.core.persona_store import PersonaStore
+from persona_pipeline.core.pricing import PriceTable
 from persona_pipeline.core.request_store import RequestStore
 from persona_pipeline.core.stats_store import StatsStore
+
+RECENT_FOR_DEDUP = 300
 
 
 def now_ms() -> datetime:
     """Now, truncated to what BSON dates keep, so the stored and published times agree."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class DedupPolicy:
+    threshold: float
+    max_regenerations: int
+
+
+@dataclass
+class _Candidate:
+    """One ordinal's generation so far, across retries and regenerations."""
+
+    persona: Persona
+    signature: tuple[int, ...]
+    attempts: int
+    near_duplicates: int
+
+
+@dataclass
+class _Outcome:
+    failures: dict[int, str] = field(default_factory=dict)
+    failed_attempts: int = 0
 
 
 @dataclass
@@ -52,90 +83,159 @@ class GenerationService:
     generator: PersonaGenerator
     events: EventSink
     metrics: PipelineMetrics
+    prices: PriceTable
+    dedup: DedupPolicy
     concurrency: int
+    hasher: MinHasher = field(default_factory=MinHasher)
     _slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
+        if not self.prices.knows(self.generator.model):
+            logger.warning(
+                "no price for model {}; costs will read 0 (set PRICE_TABLE)", self.generator.model
+            )
 
     async def process(self, request: PersonaRequested) -> RequestState:
         """Generate what is missing, announce everything; raises on infrastructure errors."""
+        self.metrics.requests_in_flight.inc()
+        try:
+            return await self._process(request)
+        finally:
+            self.metrics.requests_in_flight.dec()
+
+    async def _process(self, request: PersonaRequested) -> RequestState:
         await self.requests.mark_generating(request, self.generator.name)
         stored = await self.personas.for_request(request.request_id)
         for persona in stored.values():
             await self.events.created(PersonaCreated.for_persona(persona))
+        index = await self._dedup_index(request, stored)
         missing = [o for o in range(request.count) if o not in stored]
+        outcome = _Outcome()
         async with asyncio.TaskGroup() as group:
-            tasks = {o: group.create_task(self._produce(request, o)) for o in missing}
-        failures = {o: reason for o, t in tasks.items() if (reason := t.result()) is not None}
-        for ordinal, reason in failures.items():
+            for ordinal in missing:
+                group.create_task(self._produce(request, ordinal, index, outcome))
+        for ordinal, reason in sorted(outcome.failures.items()):
             event = PersonaFailed.for_ordinal(request.request_id, ordinal, reason, now_ms())
             await self.events.failed(event)
-        self.metrics.ordinals_failed.inc(len(failures))
+        self.metrics.ordinals_failed.inc(len(outcome.failures))
         total = await self.personas.count_for_request(request.request_id)
-        state = await self.requests.finish(request, total, failures)
+        state, failed_delta = await self.requests.finish(
+            request, total, outcome.failures, outcome.failed_attempts
+        )
+        await self.stats.record_failed(failed_delta)
         logger.info(
-            "request {} {}: {} stored, {} reused, {} failed",
+            "request {} {}: {} new, {} reused, {} failed",
             request.request_id,
             state.value,
-            len(missing) - len(failures),
+            len(missing) - len(outcome.failures),
             len(stored),
-            len(failures),
+            len(outcome.failures),
         )
         return state
 
-    async def _produce(self, request: PersonaRequested, ordinal: int) -> str | None:
-        """Generate, store and announce one persona; returns a failure reason or ``None``."""
-        task = GenerationTask(
-            brief=request.brief,
-            skeleton=self.sampler.sample(request.constraints, request.effective_seed, ordinal),
-            ordinal=ordinal,
-            seed=request.effective_seed,
-            locale=request.constraints.locale,
+    async def _dedup_index(
+        self, request: PersonaRequested, stored: dict[int, Persona]
+    ) -> NearDuplicateIndex:
+        """Recent personas of the same brief, plus this request's stored ones."""
+        index = NearDuplicateIndex(self.dedup.threshold)
+        for key, signature in await self.personas.recent_signatures(
+            request.brief, RECENT_FOR_DEDUP
+        ):
+            index.add(key, signature)
+        for persona in stored.values():
+            index.add(str(persona.id), self._signature(persona))
+        return index
+
+    def _signature(self, persona: Persona) -> tuple[int, ...]:
+        text = fingerprint_text(
+            persona.name, persona.occupation, persona.location.city, persona.bio
         )
-        try:
-            generated = await self._generate(task)
-        except GenerationError as exc:
-            logger.warning("ordinal {} of {} failed: {}", ordinal, request.request_id, exc.reason)
-            return exc.reason
-        persona = Persona.assemble(
+        return self.hasher.signature(text)
+
+    async def _produce(
+        self, request: PersonaRequested, ordinal: int, index: NearDuplicateIndex, outcome: _Outcome
+    ) -> None:
+        """Generate, store and announce one ordinal, or record why it failed.
+
+        The slot is held until the persona is stored, so a crash can lose at most
+        ``concurrency`` paid-for answers, however far storage lags behind."""
+        async with self._slots:
+            self.metrics.in_flight.inc()
+            try:
+                candidate = await self._generate_distinct(request, ordinal, index)
+                await self._store(request, candidate)
+            except GenerationError as exc:
+                logger.warning(
+                    "ordinal {} of {} failed: {}", ordinal, request.request_id, exc.reason
+                )
+                outcome.failures[ordinal] = exc.reason
+                outcome.failed_attempts += exc.attempts
+            finally:
+                self.metrics.in_flight.dec()
+
+    async def _generate_distinct(
+        self, request: PersonaRequested, ordinal: int, index: NearDuplicateIndex
+    ) -> _Candidate:
+        usage, attempts, caught, duplicate_of = TokenUsage(), 0, 0, None
+        for variant in range(self.dedup.max_regenerations + 1):
+            task = GenerationTask(
+                brief=request.brief,
+                skeleton=self.sampler.sample(
+                    request.constraints, request.effective_seed, ordinal, variant
+                ),
+                ordinal=ordinal,
+                seed=request.effective_seed,
+                locale=request.constraints.locale,
+                request_id=request.request_id,
+                variant=variant,
+            )
+            generated = await self.generator.generate(task)
+            usage += generated.usage
+            attempts += generated.attempts
+            persona = self._assemble(request, task, generated.draft, usage)
+            signature = self._signature(persona)
+            match = index.find(signature)
+            if match is None:
+                duplicate_of = None
+                break
+            duplicate_of = uuid.UUID(match)
+            caught += 1
+            self.metrics.near_duplicates.inc()
+        if duplicate_of is not None:
+            persona = persona.model_copy(update={"near_duplicate_of": duplicate_of})
+        index.add(str(persona.id), signature)
+        return _Candidate(persona, signature, attempts, near_duplicates=caught)
+
+    def _assemble(
+        self,
+        request: PersonaRequested,
+        task: GenerationTask,
+        draft: PersonaDraft,
+        usage: TokenUsage,
+    ) -> Persona:
+        model = self.generator.model
+        return Persona.assemble(
             request_id=request.request_id,
-            ordinal=ordinal,
+            ordinal=task.ordinal,
             skeleton=task.skeleton,
-            draft=generated.draft,
+            draft=draft,
             generator=self.generator.name,
-            model=self.generator.model,
-            usage=generated.usage,
+            model=model,
+            usage=usage,
+            cost_usd=self.prices.cost(model, usage),
             created_at=now_ms(),
         )
-        await self._store(persona)
-        return None
 
-    async def _store(self, persona: Persona) -> None:
-        if await self.personas.insert(persona):
-            await self.stats.record(persona)
-            await self.requests.record_stored(persona.request_id, persona.usage)
+    async def _store(self, request: PersonaRequested, candidate: _Candidate) -> None:
+        persona = candidate.persona
+        extra = {"minhash": list(candidate.signature), "brief_key": brief_key(request.brief)}
+        if await self.personas.insert(persona, **extra):
+            await self.stats.record(persona, near_duplicates=candidate.near_duplicates)
+            await self.requests.record_stored(persona, retries=candidate.attempts - 1)
             self.metrics.personas_stored.inc()
+            self.metrics.cost.labels(persona.model).inc(persona.cost_usd)
         else:  # another worker stored it first (a rebalance mid-request): announce theirs
             theirs = await self.personas.get(persona_id(persona.request_id, persona.ordinal))
             persona = theirs or persona
         await self.events.created(PersonaCreated.for_persona(persona))
-
-    async def _generate(self, task: GenerationTask) -> Generated:
-        name = self.generator.name
-        async with self._slots:
-            self.metrics.in_flight.inc()
-            started = time.perf_counter()
-            try:
-                generated = await self.generator.generate(task)
-            except GenerationError:
-                self.metrics.llm_calls.labels(name, "error").inc()
-                raise
-            finally:
-                self.metrics.in_flight.dec()
-                self.metrics.llm_latency.labels(name).observe(time.perf_counter() - started)
-        self.metrics.llm_calls.labels(name, "ok").inc()
-        model = self.generator.model
-        self.metrics.tokens.labels(model, "prompt").inc(generated.usage.prompt_tokens)
-        self.metrics.tokens.labels(model, "completion").inc(generated.usage.completion_tokens)
-        return generated

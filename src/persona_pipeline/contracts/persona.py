@@ -80,6 +80,12 @@ class TokenUsage(_Model):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def __add__(self, other: "TokenUsage") -> "TokenUsage":
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
 
 class Persona(_Model):
     """A generated persona as stored and as published in ``persona.created``."""
@@ -102,6 +108,11 @@ class Persona(_Model):
     generator: Annotated[str, Field(description="`openai` or `offline`.")]
     model: ShortText
     usage: TokenUsage
+    cost_usd: Annotated[float, Field(ge=0, description="Priced when generated.")] = 0.0
+    near_duplicate_of: uuid.UUID | None = Field(
+        default=None,
+        description="Set when the persona stayed a near-duplicate of this one after regeneration.",
+    )
 
     @classmethod
     def assemble(
@@ -115,6 +126,8 @@ class Persona(_Model):
         model: str,
         usage: TokenUsage,
         created_at: datetime,
+        cost_usd: float = 0.0,
+        near_duplicate_of: uuid.UUID | None = None,
     ) -> "Persona":
         """Join the sampled skeleton with the generated draft into one persona."""
         return cls(
@@ -125,6 +138,8 @@ class Persona(_Model):
             generator=generator,
             model=model,
             usage=usage,
+            cost_usd=cost_usd,
+            near_duplicate_of=near_duplicate_of,
             **skeleton.model_dump(),
             **draft.model_dump(),
         )

@@ -29,9 +29,12 @@ class RequestStatus(BaseModel):
     stored: int = Field(default=0, description="Personas stored so far.")
     failed: int = Field(default=0, description="Ordinals that could not be generated.")
     failures: dict[str, str] = Field(default_factory=dict, description="Ordinal -> reason.")
+    retried: int = Field(default=0, description="Extra generator calls spent on retries.")
     generator: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
     created_at: datetime
     updated_at: datetime
+    started_at: datetime | None = None
     finished_at: datetime | None = None

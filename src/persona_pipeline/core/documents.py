@@ -5,12 +5,13 @@ unique, sortable cursor: creation time then id), ``keys`` (folded values for
 case-insensitive filters) and ``search_terms``.
 """
 
+import hashlib
 from typing import Any
 
 from persona_pipeline.contracts import Persona
 from persona_pipeline.core.text import fold, terms_of_all
 
-DERIVED_FIELDS = ("_id", "sort_key", "keys", "search_terms")
+DERIVED_FIELDS = ("_id", "sort_key", "keys", "search_terms", "minhash", "brief_key")
 
 
 def sort_key(persona: Persona) -> str:
@@ -18,8 +19,14 @@ def sort_key(persona: Persona) -> str:
     return f"{persona.created_at.strftime('%Y%m%dT%H%M%S.%f')}|{persona.id}"
 
 
-def to_document(persona: Persona) -> dict[str, Any]:
-    doc = persona.model_dump(mode="python")
+def brief_key(brief: str) -> str:
+    """Groups personas of one brief for near-duplicate checks, whatever its spacing or case."""
+    return hashlib.sha256(" ".join(fold(brief).split()).encode()).hexdigest()[:24]
+
+
+def to_document(persona: Persona, **extra: Any) -> dict[str, Any]:
+    """The stored form; ``extra`` carries worker-side fields such as ``minhash``."""
+    doc = persona.model_dump(mode="python") | extra
     doc["_id"] = persona.id
     doc["sort_key"] = sort_key(persona)
     country_keys = [fold(persona.location.country)]

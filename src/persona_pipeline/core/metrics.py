@@ -22,7 +22,10 @@ class PipelineMetrics:
     llm_calls: Counter
     llm_latency: Histogram
     tokens: Counter
+    cost: Counter
+    near_duplicates: Counter
     in_flight: Gauge
+    requests_in_flight: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "PipelineMetrics":
@@ -71,9 +74,25 @@ class PipelineMetrics:
                 ["model", "kind"],
                 registry=registry,
             ),
+            cost=Counter(
+                "persona_llm_cost_usd_total",
+                "Generation cost in USD, by model.",
+                ["model"],
+                registry=registry,
+            ),
+            near_duplicates=Counter(
+                "persona_near_duplicates_total",
+                "Near-duplicate personas caught.",
+                registry=registry,
+            ),
             in_flight=Gauge(
                 "persona_generations_in_flight",
-                "Generator calls currently running.",
+                "Personas being generated right now.",
+                registry=registry,
+            ),
+            requests_in_flight=Gauge(
+                "persona_requests_in_flight",
+                "Requests being processed right now.",
                 registry=registry,
             ),
         )

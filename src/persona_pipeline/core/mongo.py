@@ -63,6 +63,8 @@ PERSONA_INDEXES = [
     IndexModel([("request_id", ASCENDING), ("sort_key", DESCENDING)], name="request_sort"),
     # Portable search (no $text on every MongoDB-compatible server): multikey terms.
     IndexModel([("search_terms", ASCENDING), ("sort_key", DESCENDING)], name="search_sort"),
+    # Near-duplicate checks compare a new persona with the newest of the same brief.
+    IndexModel([("brief_key", ASCENDING), ("sort_key", DESCENDING)], name="brief_sort"),
 ]
 STATS_INDEXES = [IndexModel([("dim", ASCENDING), ("n", DESCENDING)], name="dim_count")]
 

@@ -7,13 +7,13 @@ are keyset-paginated on ``sort_key`` so every page is an index range scan.
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from persona_pipeline.contracts import Persona
-from persona_pipeline.core.documents import from_document, to_document
+from persona_pipeline.core.documents import brief_key, from_document, to_document
 from persona_pipeline.core.mongo import Collections
 from persona_pipeline.core.text import fold
 
@@ -60,10 +60,10 @@ class PersonaStore:
     def __init__(self, collections: Collections) -> None:
         self._personas = collections.personas
 
-    async def insert(self, persona: Persona) -> bool:
+    async def insert(self, persona: Persona, **extra: Any) -> bool:
         """Store a persona; ``False`` when this ``(request_id, ordinal)`` already exists."""
         try:
-            await self._personas.insert_one(to_document(persona))
+            await self._personas.insert_one(to_document(persona, **extra))
         except DuplicateKeyError:
             return False
         return True
@@ -72,6 +72,19 @@ class PersonaStore:
         """The personas already stored for a request, by ordinal."""
         cursor = self._personas.find({"request_id": request_id})
         return {p.ordinal: p for p in [from_document(doc) async for doc in cursor]}
+
+    async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
+        """``(id, minhash)`` of the newest personas generated for the same brief."""
+        cursor = (
+            self._personas.find({"brief_key": brief_key(brief)}, {"minhash": 1})
+            .sort("sort_key", DESCENDING)
+            .limit(limit)
+        )
+        return [
+            (str(doc["_id"]), cast(list[int], doc["minhash"]))
+            async for doc in cursor
+            if doc.get("minhash")
+        ]
 
     async def count_for_request(self, request_id: uuid.UUID) -> int:
         return await self._personas.count_documents({"request_id": request_id})

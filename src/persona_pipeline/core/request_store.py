@@ -4,7 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from persona_pipeline.contracts import PersonaRequested, RequestState, RequestStatus, TokenUsage
+from pymongo import ReturnDocument
+
+from persona_pipeline.contracts import Persona, PersonaRequested, RequestState, RequestStatus
 from persona_pipeline.contracts.events import utcnow
 from persona_pipeline.core.mongo import Collections
 
@@ -55,31 +57,37 @@ class RequestStore:
                     "updated_at": now,
                     "finished_at": None,
                 },
+                "$min": {"started_at": now},
             },
             upsert=True,
         )
 
-    async def record_stored(self, request_id: uuid.UUID, usage: TokenUsage) -> None:
+    async def record_stored(self, persona: Persona, retries: int) -> None:
         """Live progress; called only for new personas, so redelivery never double-counts."""
         await self._requests.update_one(
-            {"_id": request_id},
+            {"_id": persona.request_id},
             {
                 "$inc": {
                     "stored": 1,
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
+                    "retried": retries,
+                    "prompt_tokens": persona.usage.prompt_tokens,
+                    "completion_tokens": persona.usage.completion_tokens,
+                    "cost_usd": persona.cost_usd,
                 },
                 "$set": {"updated_at": utcnow()},
             },
         )
 
     async def finish(
-        self, request: PersonaRequested, stored: int, failures: dict[int, str]
-    ) -> RequestState:
-        """Settle the final state from the authoritative stored count."""
+        self, request: PersonaRequested, stored: int, failures: dict[int, str], retries: int
+    ) -> tuple[RequestState, int]:
+        """Settle the final state from the authoritative stored count.
+
+        Returns the state and how many more ordinals are failed than before this
+        delivery (negative when a redelivery fixed some), so stats stay exact."""
         state = final_state(request.count, stored)
         now = utcnow()
-        await self._requests.update_one(
+        before = await self._requests.find_one_and_update(
             {"_id": request.request_id},
             {
                 "$set": {
@@ -89,10 +97,14 @@ class RequestStore:
                     "failures": {str(k): v for k, v in sorted(failures.items())},
                     "updated_at": now,
                     "finished_at": now,
-                }
+                },
+                "$inc": {"retried": retries},
             },
+            projection={"failed": 1},
+            return_document=ReturnDocument.BEFORE,
         )
-        return state
+        previously_failed = int(str(before.get("failed", 0))) if before else 0
+        return state, len(failures) - previously_failed
 
     async def get(self, request_id: uuid.UUID) -> RequestStatus | None:
         doc = await self._requests.find_one({"_id": request_id})

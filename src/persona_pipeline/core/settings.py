@@ -65,12 +65,24 @@ class Settings(BaseSettings):
 
     # Generation
     generator: GeneratorChoice = GeneratorChoice.AUTO
-    generation_concurrency: Annotated[int, Field(ge=1, le=1024)] = 8
+    generation_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
+    max_requests_in_flight: Annotated[int, Field(ge=1, le=4096)] = 64
+    generation_max_retries: Annotated[int, Field(ge=0, le=20)] = 5
+    generation_max_invalid_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    generation_backoff_base_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    generation_backoff_max_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    shutdown_grace_s: Annotated[float, Field(ge=0, le=3600)] = 25.0
+    near_duplicate_threshold: Annotated[float, Field(gt=0, le=1)] = 0.9
+    near_duplicate_max_regenerations: Annotated[int, Field(ge=0, le=10)] = 2
     openai_api_key: SecretStr | None = None
     openai_base_url: AnyHttpUrl | None = None
     openai_model: Annotated[str, Field(min_length=1, max_length=100)] = "gpt-4o-mini"
     openai_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
-    openai_max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    price_table: dict[str, tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]] = (
+        Field(default_factory=dict, max_length=200)
+    )
+    openai_rpm: Annotated[int, Field(ge=0)] = 500
+    openai_tpm: Annotated[int, Field(ge=0)] = 200_000
     openai_temperature: Annotated[float, Field(ge=0, le=2)] = 0.9
 
     # Worker's own HTTP port: /health, /ready, /metrics

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from persona_pipeline.contracts import Constraints, PersonaRequested
 from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import Outcome, follow_request, publish_request
+from persona_pipeline.producers.request_command import Outcome, follow_request, publish_requests
 
 out = Console()
 
@@ -49,7 +49,7 @@ async def run_request(
 ) -> int:
     """Publish, and with ``wait`` follow to completion; returns the process exit code."""
     if not wait:
-        await publish_request(settings, request)
+        await publish_requests(settings, [request])
         out.print(str(request.request_id))
         return 0
     try:
@@ -84,7 +84,7 @@ async def _publish_and_follow(settings: Settings, request: PersonaRequested) -> 
 
         follower = asyncio.create_task(follow())
         await ready.wait()  # listen first, so no event can slip past
-        await publish_request(settings, request)
+        await publish_requests(settings, [request])
         await follower
     return outcomes
 

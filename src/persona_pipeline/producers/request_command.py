@@ -7,7 +7,7 @@ only slower.
 """
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,12 +22,14 @@ from persona_pipeline.producers.publisher import RequestPublisher
 CLOCK_SKEW = timedelta(seconds=30)
 
 
-async def publish_request(settings: Settings, request: PersonaRequested) -> None:
+async def publish_requests(settings: Settings, requests: Sequence[PersonaRequested]) -> None:
+    """Publish with a short-lived broker connection (the CLI's and scripts' way in)."""
     broker = make_broker(settings, client_id="persona-cli")
     publisher = RequestPublisher.on(broker, settings.topics)
     await broker.start()
     try:
-        await publisher.publish(request)
+        for request in requests:
+            await publisher.publish(request)
     finally:
         await broker.stop()
 

@@ -5,7 +5,9 @@ only for the narrative ``PersonaDraft``; swapping OpenAI for the offline
 generator, or for any OpenAI-compatible server, changes nothing else.
 """
 
+import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from persona_pipeline.contracts import PersonaDraft, Skeleton, TokenUsage
@@ -20,21 +22,57 @@ class GenerationTask:
     ordinal: int
     seed: int
     locale: str | None = None
+    request_id: uuid.UUID | None = None
+    """Sent along (e.g. as a client request id header) so provider logs can be traced."""
+    previous_error: str | None = None
+    """Why the previous attempt's output was rejected; fed back to the model."""
+    variant: int = 0
+    """Bumped to ask for a different persona (after a near-duplicate)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Generated:
     draft: PersonaDraft
     usage: TokenUsage
+    attempts: int = 1
+    """Calls it took, including retries (their tokens are included in ``usage``)."""
+
+
+class FailureKind(StrEnum):
+    """What a failed call means for the next attempt."""
+
+    RATE_LIMITED = "rate_limited"
+    """429: slow the whole worker down (honour ``retry_after``), then retry."""
+    TRANSIENT = "transient"
+    """5xx, timeout, connection error: retry with backoff."""
+    INVALID_OUTPUT = "invalid_output"
+    """The answer failed validation: retry with the error fed back."""
+    FATAL = "fatal"
+    """Refusal, bad key, bad request: retrying cannot help."""
 
 
 class GenerationError(Exception):
     """A persona could not be generated; ``reason`` is safe to store and show."""
 
-    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        kind: FailureKind = FailureKind.FATAL,
+        retry_after: float | None = None,
+        usage: TokenUsage | None = None,
+        attempts: int = 1,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retryable = retryable
+        self.kind = kind
+        self.retry_after = retry_after
+        self.usage = usage or TokenUsage()  # tokens a rejected answer still cost
+        self.attempts = attempts  # calls made before giving up
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind is not FailureKind.FATAL
 
 
 class PersonaGenerator(Protocol):

@@ -272,7 +272,7 @@ class OfflineGenerator:
         """The narrative for one task; synchronous so benchmarks and tests can call it directly."""
         skeleton = task.skeleton
         rng = random.Random(
-            f"{self.model}:{task.seed}:{task.ordinal}:{_key(skeleton)}:{task.brief}"
+            f"{self.model}:{task.seed}:{task.ordinal}:{task.variant}:{_key(skeleton)}:{task.brief}"
         )
         facts = _Facts(
             skeleton=skeleton,

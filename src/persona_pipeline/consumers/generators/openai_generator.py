@@ -1,15 +1,33 @@
 """The OpenAI generator: one Chat Completions call with Structured Outputs per persona.
 
-Works against OpenAI and any OpenAI-compatible server (``OPENAI_BASE_URL``). The
-SDK retries 408/409/429/5xx responses, timeouts and connection errors itself
-(``OPENAI_MAX_RETRIES``, honouring ``Retry-After``); whatever still fails is
-mapped onto ``GenerationError`` with a reason that is safe to store and show and
-a ``retryable`` flag the worker uses to decide whether trying again can help.
+Works against OpenAI and any OpenAI-compatible server (``OPENAI_BASE_URL``). It
+makes exactly one HTTP request per ``generate``: the SDK's own retries are off
+(``max_retries=0`` in ``from_settings``) because retrying moves into
+``ResilientGenerator`` (``consumers/resilience.py``), where a 429 pauses the
+whole worker's rate limiter instead of one call. Every failure is mapped onto a
+``GenerationError`` with a reason that is safe to store and show and a
+``FailureKind`` that says what the next attempt should do:
+
+- ``RATE_LIMITED``: 429, with ``retry_after`` from the ``retry-after-ms`` or
+  ``retry-after`` header (seconds or an HTTP date) when the server sent one;
+- ``TRANSIENT``: 5xx, 408, 409, timeouts, connection errors, unusable responses;
+- ``INVALID_OUTPUT``: the answer was cut off, filtered, empty, not JSON or not a
+  valid persona; the tokens it cost are attached (``usage``);
+- ``FATAL``: refusal, 400/401/403/404 and other client errors, and a 429 with
+  ``insufficient_quota`` (no retry helps until someone pays).
+
+``task.previous_error`` (why the last answer was rejected) is fed back to the
+model, and ``task.variant`` shifts the seed so a regeneration differs.
 """
 
+import email.utils
 import json
+import math
 import re
-from typing import Annotated, Self
+import time
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Annotated, Any, Self
 
 import openai
 from openai import AsyncOpenAI
@@ -17,7 +35,12 @@ from openai.types.chat import ParsedChatCompletion
 from openai.types.completion_usage import CompletionUsage
 from pydantic import Field, ValidationError
 
-from persona_pipeline.consumers.generators.base import Generated, GenerationError, GenerationTask
+from persona_pipeline.consumers.generators.base import (
+    FailureKind,
+    Generated,
+    GenerationError,
+    GenerationTask,
+)
 from persona_pipeline.consumers.generators.prompts import build_messages
 from persona_pipeline.contracts import PersonaDraft, TokenUsage
 from persona_pipeline.contracts.persona import ShortText
@@ -25,14 +48,16 @@ from persona_pipeline.core.settings import Settings
 
 # OpenAI accepts seeds as 64-bit integers; stay well inside for compatible servers.
 SEED_MODULUS = 2**31
+# Added to the seed once per ``task.variant``: a regeneration must not replay the same sample.
+VARIANT_SEED_STEP = 1_000_003
 # Reasons are stored on failed personas and shown to users: keep them short.
 MAX_REASON_CHARS = 500
 _MAX_DETAIL_CHARS = 200
 _MAX_LISTED_ERRORS = 3
 # Anything shaped like an OpenAI secret key, in case a server echoes one back.
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_*\-]{4,}")
-# Statuses the SDK retries on its own; still failing after that is worth retrying later.
-_TRANSIENT_STATUSES = frozenset({408, 409, 429})
+# Client-error statuses that say "try again later" rather than "this request is wrong".
+_TRANSIENT_STATUSES = frozenset({408, 409})
 
 
 class PersonaDraftResponse(PersonaDraft):
@@ -75,7 +100,7 @@ class OpenAIGenerator:
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
             timeout=settings.openai_timeout_s,
-            max_retries=settings.openai_max_retries,
+            max_retries=0,  # ResilientGenerator retries, pausing the whole worker on a 429
         )
         return cls(client, model=settings.openai_model, temperature=settings.openai_temperature)
 
@@ -83,86 +108,98 @@ class OpenAIGenerator:
     def model(self) -> str:
         return self._model
 
-    async def generate(
-        self, task: GenerationTask, *, previous_error: str | None = None
-    ) -> Generated:
-        """Write the narrative for ``task.skeleton``.
+    async def generate(self, task: GenerationTask) -> Generated:
+        """Write the narrative for ``task.skeleton`` with exactly one API request.
 
-        ``previous_error`` is the reason an earlier answer for the same task was
-        rejected; it is fed back to the model so the retry can fix it.
+        ``task.previous_error``, the reason an earlier answer for the same task was
+        rejected, is fed back to the model so the retry can fix it.
         """
-        messages = build_messages(task, previous_error)
         try:
-            completion = await self._client.chat.completions.parse(
+            raw = await self._client.chat.completions.with_raw_response.parse(
                 model=self._model,
-                messages=messages,
+                messages=build_messages(task),
                 response_format=PersonaDraftResponse,
                 temperature=self._temperature,
-                seed=task.seed % SEED_MODULUS,
+                seed=seed_for(task),
+                extra_headers=_trace_headers(task),
             )
-        except openai.LengthFinishReasonError as exc:
-            raise _invalid_output("the answer was cut off at the token limit") from exc
-        except openai.ContentFilterFinishReasonError as exc:
-            raise _invalid_output("the answer was stopped by the content filter") from exc
-        except ValidationError as exc:
-            raise _invalid_output(_summarize_validation_error(exc)) from exc
-        except json.JSONDecodeError as exc:
-            raise _invalid_output(f"not valid JSON ({exc.msg})") from exc
         except openai.APIError as exc:
             raise self._api_error(exc) from exc
         except openai.OpenAIError as exc:
-            raise GenerationError(
-                self._scrub(f"OpenAI client error: {type(exc).__name__}: {exc}"), retryable=False
-            ) from exc
-        return self._to_generated(completion)
+            raise self._client_error(exc) from exc
+        # Read the usage before parsing: a rejected answer still cost these tokens.
+        usage = _usage_from_body(raw.http_response)
+        try:
+            completion = raw.parse()
+        except openai.LengthFinishReasonError as exc:
+            raise _invalid_output("the answer was cut off at the token limit", usage) from exc
+        except openai.ContentFilterFinishReasonError as exc:
+            raise _invalid_output("the answer was stopped by the content filter", usage) from exc
+        except ValidationError as exc:
+            raise _invalid_output(_summarize_validation_error(exc), usage) from exc
+        except json.JSONDecodeError as exc:
+            raise _invalid_output(f"not valid JSON ({exc.msg})", usage) from exc
+        except openai.APIError as exc:
+            raise self._api_error(exc) from exc
+        except openai.OpenAIError as exc:
+            raise self._client_error(exc) from exc
+        return self._to_generated(completion, usage)
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _to_generated(self, completion: ParsedChatCompletion[PersonaDraftResponse]) -> Generated:
+    def _to_generated(
+        self, completion: ParsedChatCompletion[PersonaDraftResponse], usage: TokenUsage
+    ) -> Generated:
+        if completion.usage is not None:
+            usage = _usage(completion.usage)
         if not completion.choices:
-            raise _invalid_output("the response has no choices")
+            raise _invalid_output("the response has no choices", usage)
         message = completion.choices[0].message
         if message.refusal:
             raise GenerationError(
-                self._scrub(f"model refused: {_shorten(message.refusal)}"), retryable=False
+                self._scrub(f"model refused: {_shorten(message.refusal)}"),
+                kind=FailureKind.FATAL,
+                usage=usage,
             )
         parsed = message.parsed
         if parsed is None:
-            raise _invalid_output("the response has no content")
+            raise _invalid_output("the response has no content", usage)
         try:
             draft = PersonaDraft.model_validate(parsed.model_dump())
         except ValidationError as exc:  # pragma: no cover - the mirror has the same rules
-            raise _invalid_output(_summarize_validation_error(exc)) from exc
-        return Generated(draft=draft, usage=_usage(completion.usage))
+            raise _invalid_output(_summarize_validation_error(exc), usage) from exc
+        return Generated(draft=draft, usage=usage)
 
     def _api_error(self, exc: openai.APIError) -> GenerationError:
-        """Map an SDK error (after the SDK's own retries) onto a ``GenerationError``."""
+        """Map an SDK error onto a ``GenerationError`` of the right ``FailureKind``."""
         model = self._model
         if isinstance(exc, openai.APITimeoutError):
-            return GenerationError("OpenAI request timed out; retries exhausted", retryable=True)
+            return GenerationError(
+                "OpenAI request timed out (OPENAI_TIMEOUT_S)", kind=FailureKind.TRANSIENT
+            )
         if isinstance(exc, openai.APIConnectionError):
             cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
             return GenerationError(
                 f"could not reach the OpenAI API ({cause}); check OPENAI_BASE_URL and the network",
-                retryable=True,
+                kind=FailureKind.TRANSIENT,
             )
         if isinstance(exc, openai.AuthenticationError):
             return GenerationError(
                 f"OpenAI rejected the API key ({exc.status_code}): check OPENAI_API_KEY",
-                retryable=False,
+                kind=FailureKind.FATAL,
             )
         if isinstance(exc, openai.PermissionDeniedError):
             return GenerationError(
                 f"OpenAI denied access to model {model!r} ({exc.status_code}): check the API "
                 "key's project permissions and OPENAI_MODEL",
-                retryable=False,
+                kind=FailureKind.FATAL,
             )
         if isinstance(exc, openai.NotFoundError):
             return GenerationError(
                 f"OpenAI does not know model {model!r} or the endpoint ({exc.status_code}): "
                 "check OPENAI_MODEL and OPENAI_BASE_URL",
-                retryable=False,
+                kind=FailureKind.FATAL,
             )
         if isinstance(exc, openai.BadRequestError):
             return GenerationError(
@@ -170,33 +207,43 @@ class OpenAIGenerator:
                     f"OpenAI rejected the request ({exc.status_code}): {_api_message(exc)}; "
                     "check that OPENAI_MODEL supports structured outputs and OPENAI_TEMPERATURE"
                 ),
-                retryable=False,
-            )
-        if isinstance(exc, openai.RateLimitError):
-            if exc.code == "insufficient_quota":
-                return GenerationError(
-                    "OpenAI quota exhausted (429 insufficient_quota): check the account's "
-                    "billing and usage limits",
-                    retryable=False,
-                )
-            return GenerationError(
-                "OpenAI rate limit (429) persisted after retries", retryable=True
-            )
-        if isinstance(exc, openai.InternalServerError):
-            return GenerationError(
-                f"OpenAI server error ({exc.status_code}) persisted after retries", retryable=True
+                kind=FailureKind.FATAL,
             )
         if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            transient = status in _TRANSIENT_STATUSES or status >= 500
-            return GenerationError(
-                self._scrub(f"OpenAI API error ({status}): {_api_message(exc)}"),
-                retryable=transient,
-            )
+            return self._status_error(exc)
         # APIResponseValidationError and other responses the SDK could not use.
         return GenerationError(
             self._scrub(f"unusable response from the OpenAI API: {type(exc).__name__}"),
-            retryable=True,
+            kind=FailureKind.TRANSIENT,
+        )
+
+    def _status_error(self, exc: openai.APIStatusError) -> GenerationError:
+        status = exc.status_code
+        if status == 429:
+            if "insufficient_quota" in (exc.code, exc.type):
+                return GenerationError(
+                    "OpenAI quota exhausted (429 insufficient_quota): check the account's "
+                    "billing and usage limits",
+                    kind=FailureKind.FATAL,
+                )
+            retry_after = retry_after_seconds(exc.response.headers)
+            hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+            return GenerationError(
+                self._scrub(f"OpenAI rate limit (429): {_api_message(exc)}{hint}"),
+                kind=FailureKind.RATE_LIMITED,
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            return GenerationError(f"OpenAI server error ({status})", kind=FailureKind.TRANSIENT)
+        kind = FailureKind.TRANSIENT if status in _TRANSIENT_STATUSES else FailureKind.FATAL
+        return GenerationError(
+            self._scrub(f"OpenAI API error ({status}): {_api_message(exc)}"), kind=kind
+        )
+
+    def _client_error(self, exc: openai.OpenAIError) -> GenerationError:
+        return GenerationError(
+            self._scrub(f"OpenAI client error: {type(exc).__name__}: {exc}"),
+            kind=FailureKind.FATAL,
         )
 
     def _scrub(self, text: str) -> str:
@@ -207,8 +254,54 @@ class OpenAIGenerator:
         return _shorten(text, MAX_REASON_CHARS)
 
 
-def _invalid_output(summary: str) -> GenerationError:
-    return GenerationError(f"invalid model output: {_shorten(summary, 400)}", retryable=True)
+def seed_for(task: GenerationTask) -> int:
+    """The sampling seed sent for ``task``; each ``variant`` gets a different one."""
+    return (task.seed + task.variant * VARIANT_SEED_STEP) % SEED_MODULUS
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """How long a 429 asks to wait, from ``retry-after-ms`` or else ``retry-after``.
+
+    ``retry-after`` may be seconds or an HTTP date (compared with ``now``, a Unix
+    time defaulting to the current one). ``None`` when neither header is usable;
+    a date in the past gives ``0.0``.
+    """
+    # httpx headers are case-insensitive; a plain mapping is matched case-insensitively here.
+    lowered = {key.lower(): value for key, value in headers.items()}
+    milliseconds = _finite_float(lowered.get("retry-after-ms"))
+    if milliseconds is not None and milliseconds >= 0:
+        return milliseconds / 1000
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    seconds = _finite_float(value)
+    if seconds is None:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(seconds, 0.0)
+
+
+def _finite_float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _invalid_output(summary: str, usage: TokenUsage | None = None) -> GenerationError:
+    return GenerationError(
+        f"invalid model output: {_shorten(summary, 400)}",
+        kind=FailureKind.INVALID_OUTPUT,
+        usage=usage,
+    )
 
 
 def _summarize_validation_error(exc: ValidationError) -> str:
@@ -237,6 +330,16 @@ def _api_message(exc: openai.APIError) -> str:
     return _shorten(exc.message)
 
 
+def _usage_from_body(response: Any) -> TokenUsage:
+    """The ``usage`` of a raw HTTP response's JSON body; zero when it has none."""
+    try:
+        body = response.json()
+        usage = CompletionUsage.model_validate(body["usage"])
+    except (ValueError, TypeError, KeyError, ValidationError):
+        return TokenUsage()
+    return _usage(usage)
+
+
 def _usage(usage: CompletionUsage | None) -> TokenUsage:
     if usage is None:
         return TokenUsage()
@@ -249,3 +352,10 @@ def _usage(usage: CompletionUsage | None) -> TokenUsage:
 def _shorten(text: str, limit: int = _MAX_DETAIL_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _trace_headers(task: GenerationTask) -> dict[str, str]:
+    """OpenAI's ``X-Client-Request-Id`` ties a provider-side call to its request and ordinal."""
+    if task.request_id is None:
+        return {}
+    return {"X-Client-Request-Id": f"{task.request_id}:{task.ordinal}:{task.variant}"}

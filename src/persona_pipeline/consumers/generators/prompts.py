@@ -5,9 +5,17 @@ user message carries the request's brief and the sampled skeleton. The skeleton
 is stated as fixed facts: the model writes the story around the demographics,
 it does not choose them.
 
-``build_messages(task, previous_error=...)`` appends a corrective turn when an
-earlier answer failed validation, so a retry can tell the model what to fix.
+When an earlier answer failed validation, ``task.previous_error`` holds why and
+``build_messages`` appends a corrective turn, so the retry can tell the model what
+to fix. A ``task.variant`` above 0 (a regeneration after a near-duplicate) adds a
+line asking for a clearly different person.
+
+``estimate_tokens`` guesses what one call will cost, for the client-side
+tokens-per-minute limiter; the real usage corrects the guess afterwards.
 """
+
+import json
+import math
 
 from openai.types.chat import (
     ChatCompletionMessageParam,
@@ -16,10 +24,20 @@ from openai.types.chat import (
 )
 
 from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.contracts import BigFive, Skeleton
+from persona_pipeline.contracts import BigFive, PersonaDraft, Skeleton
 
 # Longest validation error fed back to the model; the head says what is wrong.
 MAX_ERROR_CHARS = 1000
+
+CHARS_PER_TOKEN = 4
+"""OpenAI's rule of thumb for English text (and what its own rate limiter assumes)."""
+MESSAGE_OVERHEAD_TOKENS = 4
+"""Role and separator tokens the chat format adds to every message."""
+EXPECTED_COMPLETION_TOKENS = 700
+"""Budget for one answer: a persona's JSON is typically 300-500 tokens; erring high
+makes the limiter start a little fewer calls rather than trigger 429s."""
+_SCHEMA_CHARS = len(json.dumps(PersonaDraft.model_json_schema(), separators=(",", ":")))
+"""Structured Outputs sends the answer's JSON schema, which counts as prompt tokens."""
 
 SYSTEM_PROMPT = """\
 You write realistic user personas for product research.
@@ -98,12 +116,24 @@ def build_user_prompt(task: GenerationTask) -> str:
         if task.locale
         else "Write every text field in English."
     )
-    return (
+    prompt = (
         "Research brief:\n"
         f"<brief>\n{task.brief.strip()}\n</brief>\n\n"
         "Persona skeleton (fixed; do not change any of it):\n"
         f"{describe_skeleton(task.skeleton)}\n\n"
         f"{language}"
+    )
+    if task.variant > 0:
+        prompt += "\n\n" + build_variation(task.variant)
+    return prompt
+
+
+def build_variation(variant: int) -> str:
+    """The request for a different person, after an answer too similar to another persona."""
+    return (
+        f"Variation {variant}: an earlier persona for this skeleton came out too similar to "
+        "another persona of the same research. Write a clearly different person: a different "
+        "name, different circumstances, interests and goals, and a fresh angle on the brief."
     )
 
 
@@ -120,17 +150,28 @@ def build_correction(previous_error: str) -> str:
     )
 
 
-def build_messages(
-    task: GenerationTask, previous_error: str | None = None
-) -> list[ChatCompletionMessageParam]:
-    """The chat messages for one persona, with a correction if an earlier try failed."""
+def build_messages(task: GenerationTask) -> list[ChatCompletionMessageParam]:
+    """The chat messages for one persona, with a correction if ``task.previous_error`` is set."""
     system: ChatCompletionSystemMessageParam = {"role": "system", "content": SYSTEM_PROMPT}
     user: ChatCompletionUserMessageParam = {"role": "user", "content": build_user_prompt(task)}
     messages: list[ChatCompletionMessageParam] = [system, user]
-    if previous_error:
+    if task.previous_error:
         correction: ChatCompletionUserMessageParam = {
             "role": "user",
-            "content": build_correction(previous_error),
+            "content": build_correction(task.previous_error),
         }
         messages.append(correction)
     return messages
+
+
+def estimate_tokens(task: GenerationTask) -> int:
+    """A deliberately generous guess of the tokens one call for ``task`` will use.
+
+    Prompt: the characters of the built messages plus the answer's JSON schema,
+    divided by ``CHARS_PER_TOKEN``, plus ``MESSAGE_OVERHEAD_TOKENS`` per message.
+    Completion: ``EXPECTED_COMPLETION_TOKENS``. About 1,400 tokens for a typical task.
+    """
+    messages = build_messages(task)
+    chars = _SCHEMA_CHARS + sum(len(str(message.get("content") or "")) for message in messages)
+    prompt_tokens = math.ceil(chars / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS * len(messages)
+    return prompt_tokens + EXPECTED_COMPLETION_TOKENS

@@ -1,0 +1,229 @@
+"""Pipeline benchmark: prints figures, asserts nothing.
+
+    .venv/bin/python -m bench.pipeline [--quick]
+
+(a) LLM-bound: a fake OpenAI-compatible server with latency L, one worker
+    process at concurrency C; personas/s against the ideal C/L.
+(b) Overhead-bound: the offline generator (no latency), N personas; personas/s
+    against a raw loop (aiokafka consume -> PyMongo insert -> aiokafka produce)
+    on the same broker and database, in the same run.
+(c) The worker's resident memory at steady state, after (a) and (b).
+
+Everything runs on this machine: the embedded broker and database, the worker
+as a separate `persona worker` process, the fake server in this process.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient, WriteConcern
+
+from persona_pipeline.contracts import PersonaRequested
+from persona_pipeline.core.kafka import ensure_topics
+from persona_pipeline.core.settings import Settings
+from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
+from persona_pipeline.producers.request_command import publish_requests
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.processes import start_worker, stop, worker_env
+
+PER_REQUEST = 5
+
+
+@dataclass
+class Stack:
+    kafka: str
+    mongodb_uri: str
+
+
+@contextmanager
+def embedded_stack() -> Iterator[Stack]:
+    workdir = Path(tempfile.mkdtemp(prefix="persona-bench-"))
+    kafka = start_kafka(free_port(), workdir)
+    mongo = start_mongodb(free_port(), workdir / "db", workdir)
+    try:
+        yield Stack(kafka.address, f"mongodb://{mongo.address}")
+    finally:
+        kafka.stop()
+        mongo.stop()
+
+
+async def fresh_settings(stack: Stack) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        _env_file=None,
+        kafka_bootstrap_servers=stack.kafka,
+        mongodb_uri=stack.mongodb_uri,  # type: ignore[arg-type]
+        mongodb_database=f"bench_{tag}",
+        kafka_topic_prefix=f"b{tag}.",
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=400,
+    )
+    await ensure_topics(settings)
+    return settings
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def wait_for_count(settings: Settings, target: int, timeout: float = 600) -> float:
+    """Seconds until ``target`` personas are stored (polled every 20 ms)."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value()
+    )
+    personas = client[settings.mongodb_database]["personas"]
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            while await personas.count_documents({}) < target:
+                await asyncio.sleep(0.02)
+    finally:
+        await client.close()
+    return time.perf_counter() - started
+
+
+def requests_for(personas: int, label: str) -> list[PersonaRequested]:
+    return [
+        PersonaRequested(brief=f"{label} {i}", count=PER_REQUEST)
+        for i in range(personas // PER_REQUEST)
+    ]
+
+
+async def warm_up(settings: Settings) -> None:
+    """One request through the worker, so joining the group is not in the timing."""
+    await publish_requests(settings, [PersonaRequested(brief="warm-up", count=1)])
+    await wait_for_count(settings, 1)
+
+
+async def llm_bound(stack: Stack, latency: float, concurrency: int, waves: int) -> dict[str, float]:
+    settings = await fresh_settings(stack)
+    personas = concurrency * waves
+    with FakeOpenAI(latency=latency) as fake:
+        env = worker_env(
+            settings,
+            OPENAI_API_KEY="sk-bench",
+            OPENAI_BASE_URL=fake.base_url,
+            GENERATION_CONCURRENCY=str(concurrency),
+            MAX_REQUESTS_IN_FLIGHT=str(max(64, 2 * concurrency // PER_REQUEST)),
+            OPENAI_RPM="0",
+            OPENAI_TPM="0",
+        )
+        worker = start_worker(env)
+        try:
+            await warm_up(settings)
+            await publish_requests(settings, requests_for(personas, "llm-bound"))
+            elapsed = await wait_for_count(settings, personas + 1)
+            rss = rss_mib(worker.pid)
+            peak = fake.max_in_flight
+        finally:
+            stop(worker)
+    ideal = concurrency / latency
+    rate = personas / elapsed
+    return {"C": concurrency, "L": latency, "personas": personas, "seconds": elapsed,
+            "rate": rate, "ideal": ideal, "ratio": rate / ideal, "peak_in_flight": peak,
+            "rss_mib": rss}
+
+
+async def offline_pipeline(stack: Stack, personas: int) -> dict[str, float]:
+    settings = await fresh_settings(stack)
+    env = worker_env(settings, GENERATOR="offline")
+    worker = start_worker(env)
+    try:
+        await warm_up(settings)
+        await publish_requests(settings, requests_for(personas, "overhead"))
+        elapsed = await wait_for_count(settings, personas + 1)
+        rss = rss_mib(worker.pid)
+    finally:
+        stop(worker)
+    return {"personas": personas, "seconds": elapsed, "rate": personas / elapsed, "rss_mib": rss}
+
+
+async def raw_loop(stack: Stack, personas: int) -> dict[str, float]:
+    """The floor any pipeline pays: consume a request, insert its personas, produce events."""
+    settings = await fresh_settings(stack)
+    requests = requests_for(personas, "raw")
+    await publish_requests(settings, requests)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value()
+    )
+    collection = client[settings.mongodb_database].get_collection(
+        "personas", write_concern=WriteConcern(w="majority", j=True)
+    )
+    consumer = AIOKafkaConsumer(
+        settings.topics.requests, bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id="raw-loop", auto_offset_reset="earliest", enable_auto_commit=False,
+        session_timeout_ms=2000, heartbeat_interval_ms=400,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    await producer.start()
+    stored = 0
+    started = time.perf_counter()
+    try:
+        while stored < personas:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    request = json.loads(record.value)
+                    for ordinal in range(request["count"]):
+                        doc = {"request_id": request["request_id"], "ordinal": ordinal,
+                               "name": f"raw {ordinal}", "bio": "x" * 400}
+                        await collection.insert_one(doc)
+                        doc["_id"] = str(doc["_id"])
+                        await producer.send_and_wait(settings.topics.created, json.dumps(doc).encode())
+                        stored += 1
+                    await consumer.commit()
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await client.close()
+    return {"personas": personas, "seconds": elapsed, "rate": personas / elapsed}
+
+
+async def main(quick: bool) -> None:
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    latency = 1.0
+    concurrencies = [32] if quick else [32, 128]
+    overhead_personas = 500 if quick else 2000
+    with embedded_stack() as stack:
+        llm = [await llm_bound(stack, latency, c, waves=4 if quick else 8) for c in concurrencies]
+        raw = await raw_loop(stack, overhead_personas)
+        pipeline = await offline_pipeline(stack, overhead_personas)
+    print("\n(a) LLM-bound: fake OpenAI server, latency L, one worker at concurrency C")
+    print(f"{'C':>5} {'L s':>5} {'personas':>9} {'seconds':>8} {'persona/s':>10} "
+          f"{'ideal C/L':>10} {'ratio':>6} {'peak in flight':>15}")
+    for r in llm:
+        print(f"{r['C']:>5.0f} {r['L']:>5.1f} {r['personas']:>9.0f} {r['seconds']:>8.2f} "
+              f"{r['rate']:>10.1f} {r['ideal']:>10.1f} {r['ratio']:>6.2f} {r['peak_in_flight']:>15.0f}")
+    print("\n(b) Overhead-bound: zero-latency offline generator vs raw loop, same broker and database")
+    print(f"{'':>10} {'personas':>9} {'seconds':>8} {'persona/s':>10}")
+    for name, r in (("raw loop", raw), ("pipeline", pipeline)):
+        print(f"{name:>10} {r['personas']:>9.0f} {r['seconds']:>8.2f} {r['rate']:>10.1f}")
+    print(f"pipeline / raw = {pipeline['rate'] / raw['rate']:.2f}  (target >= 0.50)")
+    print("\n(c) Worker RSS at steady state")
+    for r in llm:
+        print(f"  after LLM-bound C={r['C']:.0f}: {r['rss_mib']:.0f} MiB")
+    print(f"  after {pipeline['personas']:.0f} offline personas: {pipeline['rss_mib']:.0f} MiB "
+          "(target <= 256 MiB)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    asyncio.run(main(parser.parse_args().quick))
