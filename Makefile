@@ -29,8 +29,8 @@ run: install  ## start Kafka, MongoDB, worker and API in the foreground (Ctrl-C 
 	$(BIN)/persona dev
 
 lint: install-test  ## ruff and mypy
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: lint  ## lint, then the whole test suite against real servers it starts itself

@@ -24,18 +24,23 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pymongo import AsyncMongoClient, WriteConcern
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.processes import start_worker, stop, worker_env
 
-from persona_pipeline.contracts import PersonaRequested
+from persona_pipeline.consumers.generators.base import GenerationTask
+from persona_pipeline.consumers.generators.offline import OfflineGenerator
+from persona_pipeline.consumers.grounding import DemographicSampler
+from persona_pipeline.contracts import Persona, PersonaCreated, PersonaRequested, TokenUsage
+from persona_pipeline.core.documents import to_document
 from persona_pipeline.core.kafka import ensure_topics
+from persona_pipeline.core.mongo import Collections, connect, ensure_indexes
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
 from persona_pipeline.producers.request_command import publish_requests
-from tests.support.fake_openai import FakeOpenAI
-from tests.support.processes import start_worker, stop, worker_env
 
 PER_REQUEST = 5
 
@@ -80,23 +85,40 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def wait_for_count(settings: Settings, target: int, timeout: float = 600) -> float:
-    """Seconds until ``target`` personas are stored (polled every 20 ms)."""
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_uri.get_secret_value()
+async def wait_for_created(settings: Settings, target: int, timeout: float = 300) -> None:
+    """Until ``target`` distinct personas were announced on ``persona.created``.
+
+    Reads Kafka rather than polling the database, so measuring adds no load to the
+    store being measured."""
+    consumer = AIOKafkaConsumer(
+        settings.topics.created,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
-    personas = client[settings.mongodb_database]["personas"]
-    started = time.perf_counter()
+    await consumer.start()
+    seen: set[bytes] = set()
     try:
         async with asyncio.timeout(timeout):
-            while await personas.count_documents({}) < target:
-                await asyncio.sleep(0.02)
+            while len(seen) < target:
+                for records in (await consumer.getmany(timeout_ms=100)).values():
+                    seen.update(json.loads(r.value)["event_id"].encode() for r in records)
     finally:
-        await client.close()
+        await consumer.stop()
+
+
+async def timed_run(settings: Settings, requests: list[PersonaRequested], already: int) -> float:
+    """Seconds from publishing ``requests`` until all their personas are announced."""
+    started = time.perf_counter()
+    await publish_requests(settings, requests)
+    await wait_for_created(settings, already + sum(r.count for r in requests))
     return time.perf_counter() - started
 
 
 def requests_for(personas: int, label: str) -> list[PersonaRequested]:
+    """Requests of ``PER_REQUEST`` personas; ``personas`` must be a multiple of it."""
+    if personas % PER_REQUEST:
+        raise ValueError(f"{personas} is not a multiple of {PER_REQUEST}")
     return [
         PersonaRequested(brief=f"{label} {i}", count=PER_REQUEST)
         for i in range(personas // PER_REQUEST)
@@ -105,13 +127,12 @@ def requests_for(personas: int, label: str) -> list[PersonaRequested]:
 
 async def warm_up(settings: Settings) -> None:
     """One request through the worker, so joining the group is not in the timing."""
-    await publish_requests(settings, [PersonaRequested(brief="warm-up", count=1)])
-    await wait_for_count(settings, 1)
+    await timed_run(settings, [PersonaRequested(brief="warm-up", count=1)], already=0)
 
 
 async def llm_bound(stack: Stack, latency: float, concurrency: int, waves: int) -> dict[str, float]:
     settings = await fresh_settings(stack)
-    personas = concurrency * waves
+    personas = concurrency * waves  # full waves; waves is a multiple of PER_REQUEST
     with FakeOpenAI(latency=latency) as fake:
         env = worker_env(
             settings,
@@ -125,17 +146,24 @@ async def llm_bound(stack: Stack, latency: float, concurrency: int, waves: int) 
         worker = start_worker(env)
         try:
             await warm_up(settings)
-            await publish_requests(settings, requests_for(personas, "llm-bound"))
-            elapsed = await wait_for_count(settings, personas + 1)
+            elapsed = await timed_run(settings, requests_for(personas, "llm-bound"), already=1)
             rss = rss_mib(worker.pid)
             peak = fake.max_in_flight
         finally:
             stop(worker)
     ideal = concurrency / latency
     rate = personas / elapsed
-    return {"C": concurrency, "L": latency, "personas": personas, "seconds": elapsed,
-            "rate": rate, "ideal": ideal, "ratio": rate / ideal, "peak_in_flight": peak,
-            "rss_mib": rss}
+    return {
+        "C": concurrency,
+        "L": latency,
+        "personas": personas,
+        "seconds": elapsed,
+        "rate": rate,
+        "ideal": ideal,
+        "ratio": rate / ideal,
+        "peak_in_flight": peak,
+        "rss_mib": rss,
+    }
 
 
 async def offline_pipeline(stack: Stack, personas: int) -> dict[str, float]:
@@ -144,8 +172,7 @@ async def offline_pipeline(stack: Stack, personas: int) -> dict[str, float]:
     worker = start_worker(env)
     try:
         await warm_up(settings)
-        await publish_requests(settings, requests_for(personas, "overhead"))
-        elapsed = await wait_for_count(settings, personas + 1)
+        elapsed = await timed_run(settings, requests_for(personas, "overhead"), already=1)
         rss = rss_mib(worker.pid)
     finally:
         stop(worker)
@@ -153,20 +180,26 @@ async def offline_pipeline(stack: Stack, personas: int) -> dict[str, float]:
 
 
 async def raw_loop(stack: Stack, personas: int) -> dict[str, float]:
-    """The floor any pipeline pays: consume a request, insert its personas, produce events."""
+    """The floor any pipeline pays: consume a request, insert its personas, produce events.
+
+    It writes the same documents the pipeline writes (built before the clock
+    starts), into a collection with the same indexes and write concern, so the
+    ratio measures the pipeline's own overhead, not the cost of indexing."""
     settings = await fresh_settings(stack)
     requests = requests_for(personas, "raw")
+    documents = {r.request_id: _documents(r) for r in requests}
     await publish_requests(settings, requests)
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_uri.get_secret_value()
-    )
-    collection = client[settings.mongodb_database].get_collection(
-        "personas", write_concern=WriteConcern(w="majority", j=True)
-    )
+    client = connect(settings)
+    collections = Collections.of(client[settings.mongodb_database])
+    await ensure_indexes(collections)
     consumer = AIOKafkaConsumer(
-        settings.topics.requests, bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id="raw-loop", auto_offset_reset="earliest", enable_auto_commit=False,
-        session_timeout_ms=2000, heartbeat_interval_ms=400,
+        settings.topics.requests,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id="raw-loop",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=400,
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await consumer.start()
@@ -175,16 +208,12 @@ async def raw_loop(stack: Stack, personas: int) -> dict[str, float]:
     started = time.perf_counter()
     try:
         while stored < personas:
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
+            for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
-                    request = json.loads(record.value)
-                    for ordinal in range(request["count"]):
-                        doc = {"request_id": request["request_id"], "ordinal": ordinal,
-                               "name": f"raw {ordinal}", "bio": "x" * 400}
-                        await collection.insert_one(doc)
-                        doc["_id"] = str(doc["_id"])
-                        await producer.send_and_wait(settings.topics.created, json.dumps(doc).encode())
+                    request_id = uuid.UUID(json.loads(record.value)["request_id"])
+                    for doc, event in documents[request_id]:
+                        await collections.personas.insert_one(doc)
+                        await producer.send_and_wait(settings.topics.created, event)
                         stored += 1
                     await consumer.commit()
         elapsed = time.perf_counter() - started
@@ -195,22 +224,51 @@ async def raw_loop(stack: Stack, personas: int) -> dict[str, float]:
     return {"personas": personas, "seconds": elapsed, "rate": personas / elapsed}
 
 
+def _documents(request: PersonaRequested) -> list[tuple[dict[str, object], bytes]]:
+    """The stored documents and ``persona.created`` payloads of a request, precomputed."""
+    generator, sampler = OfflineGenerator(), DemographicSampler()
+    pairs = []
+    for ordinal in range(request.count):
+        skeleton = sampler.sample(request.constraints, request.effective_seed, ordinal)
+        task = GenerationTask(request.brief, skeleton, ordinal, request.effective_seed)
+        persona = Persona.assemble(
+            request_id=request.request_id,
+            ordinal=ordinal,
+            skeleton=skeleton,
+            draft=generator.draft(task),
+            generator="offline",
+            model="offline-v1",
+            usage=TokenUsage(),
+            created_at=datetime.now(UTC),
+        )
+        event = PersonaCreated.for_persona(persona).model_dump_json().encode()
+        pairs.append((to_document(persona), event))
+    return pairs
+
+
 async def main(quick: bool) -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     latency = 1.0
     concurrencies = [32] if quick else [32, 128]
     overhead_personas = 500 if quick else 2000
     with embedded_stack() as stack:
-        llm = [await llm_bound(stack, latency, c, waves=4 if quick else 8) for c in concurrencies]
+        llm = [await llm_bound(stack, latency, c, waves=5 if quick else 10) for c in concurrencies]
         raw = await raw_loop(stack, overhead_personas)
         pipeline = await offline_pipeline(stack, overhead_personas)
     print("\n(a) LLM-bound: fake OpenAI server, latency L, one worker at concurrency C")
-    print(f"{'C':>5} {'L s':>5} {'personas':>9} {'seconds':>8} {'persona/s':>10} "
-          f"{'ideal C/L':>10} {'ratio':>6} {'peak in flight':>15}")
+    print(
+        f"{'C':>5} {'L s':>5} {'personas':>9} {'seconds':>8} {'persona/s':>10} "
+        f"{'ideal C/L':>10} {'ratio':>6} {'peak in flight':>15}"
+    )
     for r in llm:
-        print(f"{r['C']:>5.0f} {r['L']:>5.1f} {r['personas']:>9.0f} {r['seconds']:>8.2f} "
-              f"{r['rate']:>10.1f} {r['ideal']:>10.1f} {r['ratio']:>6.2f} {r['peak_in_flight']:>15.0f}")
-    print("\n(b) Overhead-bound: zero-latency offline generator vs raw loop, same broker and database")
+        print(
+            f"{r['C']:>5.0f} {r['L']:>5.1f} {r['personas']:>9.0f} {r['seconds']:>8.2f} "
+            f"{r['rate']:>10.1f} {r['ideal']:>10.1f} {r['ratio']:>6.2f} "
+            f"{r['peak_in_flight']:>15.0f}"
+        )
+    print(
+        "\n(b) Overhead-bound: zero-latency offline generator vs raw loop, same broker and database"
+    )
     print(f"{'':>10} {'personas':>9} {'seconds':>8} {'persona/s':>10}")
     for name, r in (("raw loop", raw), ("pipeline", pipeline)):
         print(f"{name:>10} {r['personas']:>9.0f} {r['seconds']:>8.2f} {r['rate']:>10.1f}")
@@ -218,12 +276,16 @@ async def main(quick: bool) -> None:
     print("\n(c) Worker RSS at steady state")
     for r in llm:
         print(f"  after LLM-bound C={r['C']:.0f}: {r['rss_mib']:.0f} MiB")
-    print(f"  after {pipeline['personas']:.0f} offline personas: {pipeline['rss_mib']:.0f} MiB "
-          "(target <= 256 MiB)")
+    print(
+        f"  after {pipeline['personas']:.0f} offline personas: {pipeline['rss_mib']:.0f} MiB "
+        "(target <= 256 MiB)"
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     asyncio.run(main(parser.parse_args().quick))

@@ -32,11 +32,12 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def seed(settings: Settings, personas: list[Persona]) -> None:
+    """Store personas through the worker's storage path (insert, then count them in stats)."""
     client = connect(settings)
     collections = Collections.of(client[settings.mongodb_database])
     for persona in personas:
         assert await PersonaStore(collections).insert(persona)
-        await StatsStore(collections).record(persona)
+    await StatsStore(collections).apply(personas)
     await client.close()
 
 

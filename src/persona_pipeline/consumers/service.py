@@ -70,8 +70,12 @@ class _Candidate:
 
 @dataclass
 class _Outcome:
+    """What one delivery of a request produced, filled in by its ordinals' tasks."""
+
+    personas: dict[int, Persona] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)
-    failed_attempts: int = 0
+    retries: int = 0
+    near_duplicates: int = 0
 
 
 @dataclass
@@ -88,9 +92,11 @@ class GenerationService:
     concurrency: int
     hasher: MinHasher = field(default_factory=MinHasher)
     _slots: asyncio.Semaphore = field(init=False)
+    _storing: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._storing = asyncio.Semaphore(self.concurrency)
         if not self.prices.knows(self.generator.model):
             logger.warning(
                 "no price for model {}; costs will read 0 (set PRICE_TABLE)", self.generator.model
@@ -111,7 +117,7 @@ class GenerationService:
             await self.events.created(PersonaCreated.for_persona(persona))
         index = await self._dedup_index(request, stored)
         missing = [o for o in range(request.count) if o not in stored]
-        outcome = _Outcome()
+        outcome = _Outcome(personas=dict(stored))
         async with asyncio.TaskGroup() as group:
             for ordinal in missing:
                 group.create_task(self._produce(request, ordinal, index, outcome))
@@ -119,11 +125,11 @@ class GenerationService:
             event = PersonaFailed.for_ordinal(request.request_id, ordinal, reason, now_ms())
             await self.events.failed(event)
         self.metrics.ordinals_failed.inc(len(outcome.failures))
-        total = await self.personas.count_for_request(request.request_id)
-        state, failed_delta = await self.requests.finish(
-            request, total, outcome.failures, outcome.failed_attempts
+        settled = await self.requests.finish(
+            request, outcome.personas, outcome.failures, outcome.retries
         )
-        await self.stats.record_failed(failed_delta)
+        await self.stats.apply(settled.newly_counted, settled.failed_delta, outcome.near_duplicates)
+        state = settled.state
         logger.info(
             "request {} {}: {} new, {} reused, {} failed",
             request.request_id,
@@ -158,21 +164,29 @@ class GenerationService:
     ) -> None:
         """Generate, store and announce one ordinal, or record why it failed.
 
-        The slot is held until the persona is stored, so a crash can lose at most
-        ``concurrency`` paid-for answers, however far storage lags behind."""
-        async with self._slots:
-            self.metrics.in_flight.inc()
-            try:
-                candidate = await self._generate_distinct(request, ordinal, index)
-                await self._store(request, candidate)
-            except GenerationError as exc:
-                logger.warning(
-                    "ordinal {} of {} failed: {}", ordinal, request.request_id, exc.reason
-                )
-                outcome.failures[ordinal] = exc.reason
-                outcome.failed_attempts += exc.attempts
-            finally:
-                self.metrics.in_flight.dec()
+        A generation slot is handed over to a storage slot (both ``concurrency``
+        wide) once the answer is in, so the next call starts while this one is
+        written, and a crash can lose at most twice ``concurrency`` paid answers
+        however far storage lags behind."""
+        try:
+            async with self._slots:
+                self.metrics.in_flight.inc()
+                try:
+                    candidate = await self._generate_distinct(request, ordinal, index)
+                    await self._storing.acquire()
+                finally:
+                    self.metrics.in_flight.dec()
+        except GenerationError as exc:
+            logger.warning("ordinal {} of {} failed: {}", ordinal, request.request_id, exc.reason)
+            outcome.failures[ordinal] = exc.reason
+            outcome.retries += exc.attempts - 1
+            return
+        try:
+            outcome.personas[ordinal] = await self._store(request, candidate)
+        finally:
+            self._storing.release()
+        outcome.retries += candidate.attempts - 1
+        outcome.near_duplicates += candidate.near_duplicates
 
     async def _generate_distinct(
         self, request: PersonaRequested, ordinal: int, index: NearDuplicateIndex
@@ -227,15 +241,15 @@ class GenerationService:
             created_at=now_ms(),
         )
 
-    async def _store(self, request: PersonaRequested, candidate: _Candidate) -> None:
+    async def _store(self, request: PersonaRequested, candidate: _Candidate) -> Persona:
+        """Insert and announce; returns the persona as stored (possibly another worker's)."""
         persona = candidate.persona
         extra = {"minhash": list(candidate.signature), "brief_key": brief_key(request.brief)}
         if await self.personas.insert(persona, **extra):
-            await self.stats.record(persona, near_duplicates=candidate.near_duplicates)
-            await self.requests.record_stored(persona, retries=candidate.attempts - 1)
             self.metrics.personas_stored.inc()
             self.metrics.cost.labels(persona.model).inc(persona.cost_usd)
         else:  # another worker stored it first (a rebalance mid-request): announce theirs
             theirs = await self.personas.get(persona_id(persona.request_id, persona.ordinal))
             persona = theirs or persona
         await self.events.created(PersonaCreated.for_persona(persona))
+        return persona

@@ -11,7 +11,14 @@ from typing import Any
 from persona_pipeline.contracts import Persona
 from persona_pipeline.core.text import fold, terms_of_all
 
-DERIVED_FIELDS = ("_id", "sort_key", "keys", "search_terms", "minhash", "brief_key")
+DERIVED_FIELDS = (
+    "_id",
+    "sort_key",
+    "keys",
+    "search_terms",
+    "minhash",
+    "brief_key",
+)
 
 
 def sort_key(persona: Persona) -> str:

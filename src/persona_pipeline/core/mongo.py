@@ -66,13 +66,11 @@ PERSONA_INDEXES = [
     # Near-duplicate checks compare a new persona with the newest of the same brief.
     IndexModel([("brief_key", ASCENDING), ("sort_key", DESCENDING)], name="brief_sort"),
 ]
-STATS_INDEXES = [IndexModel([("dim", ASCENDING), ("n", DESCENDING)], name="dim_count")]
 
 
 async def ensure_indexes(collections: Collections) -> None:
     """Create the indexes if missing; idempotent, safe for every replica to run at start."""
     await collections.personas.create_indexes(PERSONA_INDEXES)
-    await collections.stats.create_indexes(STATS_INDEXES)
 
 
 async def ping(client: AsyncMongoClient[Document]) -> None:

@@ -86,9 +86,6 @@ class PersonaStore:
             if doc.get("minhash")
         ]
 
-    async def count_for_request(self, request_id: uuid.UUID) -> int:
-        return await self._personas.count_documents({"request_id": request_id})
-
     async def get(self, persona_id: uuid.UUID) -> Persona | None:
         doc = await self._personas.find_one({"_id": persona_id})
         return None if doc is None else from_document(doc)

@@ -1,8 +1,10 @@
 """Request lifecycle: ``pending`` → ``generating`` → ``completed`` / ``partial`` / ``failed``."""
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pymongo import ReturnDocument
 
@@ -20,6 +22,15 @@ def _on_insert(request: PersonaRequested, now: datetime) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    state: RequestState
+    newly_counted: list[Persona]
+    """Personas the statistics have not counted yet."""
+    failed_delta: int
+    """Change in failed ordinals since the previous settlement (negative when fixed)."""
+
+
 def final_state(requested: int, stored: int) -> RequestState:
     if stored >= requested:
         return RequestState.COMPLETED
@@ -29,6 +40,7 @@ def final_state(requested: int, stored: int) -> RequestState:
 class RequestStore:
     def __init__(self, collections: Collections) -> None:
         self._requests = collections.requests
+        self._personas = collections.personas
 
     async def record_pending(self, request: PersonaRequested) -> None:
         """Called by the API before publishing, so the status URL works at once."""
@@ -62,52 +74,55 @@ class RequestStore:
             upsert=True,
         )
 
-    async def record_stored(self, persona: Persona, retries: int) -> None:
-        """Live progress; called only for new personas, so redelivery never double-counts."""
-        await self._requests.update_one(
-            {"_id": persona.request_id},
-            {
-                "$inc": {
-                    "stored": 1,
-                    "retried": retries,
-                    "prompt_tokens": persona.usage.prompt_tokens,
-                    "completion_tokens": persona.usage.completion_tokens,
-                    "cost_usd": persona.cost_usd,
-                },
-                "$set": {"updated_at": utcnow()},
-            },
-        )
-
     async def finish(
-        self, request: PersonaRequested, stored: int, failures: dict[int, str], retries: int
-    ) -> tuple[RequestState, int]:
-        """Settle the final state from the authoritative stored count.
+        self,
+        request: PersonaRequested,
+        personas: Mapping[int, Persona],
+        failures: dict[int, str],
+        retries: int,
+    ) -> Settlement:
+        """Settle the request from all its stored ``personas`` (sums are set, not added).
 
-        Returns the state and how many more ordinals are failed than before this
-        delivery (negative when a redelivery fixed some), so stats stay exact."""
-        state = final_state(request.count, stored)
+        The document remembers which ordinals the statistics already count, so the
+        caller learns exactly which personas are new to them, once."""
+        stored = list(personas.values())
+        state = final_state(request.count, len(stored))
         now = utcnow()
         before = await self._requests.find_one_and_update(
             {"_id": request.request_id},
             {
                 "$set": {
                     "status": state.value,
-                    "stored": stored,
+                    "stored": len(stored),
+                    "prompt_tokens": sum(p.usage.prompt_tokens for p in stored),
+                    "completion_tokens": sum(p.usage.completion_tokens for p in stored),
+                    "cost_usd": round(sum(p.cost_usd for p in stored), 8),
                     "failed": len(failures),
                     "failures": {str(k): v for k, v in sorted(failures.items())},
                     "updated_at": now,
                     "finished_at": now,
                 },
                 "$inc": {"retried": retries},
+                "$addToSet": {"counted_ordinals": {"$each": sorted(personas)}},
             },
-            projection={"failed": 1},
+            projection={"failed": 1, "counted_ordinals": 1},
             return_document=ReturnDocument.BEFORE,
         )
-        previously_failed = int(str(before.get("failed", 0))) if before else 0
-        return state, len(failures) - previously_failed
+        before = before or {}
+        counted = set(cast(list[int], before.get("counted_ordinals", [])))
+        return Settlement(
+            state=state,
+            newly_counted=[p for o, p in sorted(personas.items()) if o not in counted],
+            failed_delta=len(failures) - int(str(before.get("failed", 0))),
+        )
 
     async def get(self, request_id: uuid.UUID) -> RequestStatus | None:
+        """The request's status; while it runs, ``stored`` is counted live from the personas."""
         doc = await self._requests.find_one({"_id": request_id})
         if doc is None:
             return None
-        return RequestStatus.model_validate({**doc, "request_id": doc["_id"]})
+        status = RequestStatus.model_validate({**doc, "request_id": doc["_id"]})
+        if status.status.is_final:
+            return status
+        live = await self._personas.count_documents({"request_id": request_id})
+        return status.model_copy(update={"stored": live})

@@ -1,23 +1,24 @@
-"""Persona statistics kept as counter documents, so reading them never scans personas.
+"""Persona statistics kept in one counter document, so reading them never scans personas.
 
-Each stored persona increments one small document per dimension value
-(``country:Germany``, ``age:25-34`` ...). Counters are bumped only when a
-persona is newly inserted, which keeps them exact under redelivery.
+Counting happens once per request delivery, not once per persona: the request
+document records which ordinals are counted (``RequestStore.finish``) and the
+personas new to the statistics are applied with a single ``$inc``. The record
+is written *before* the increment, so a crash between the two can only
+under-count; a redelivery never counts a persona twice.
 """
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, Field
-from pymongo import DESCENDING, UpdateOne
 
 from persona_pipeline.contracts import Persona
 from persona_pipeline.core.mongo import Collections
 
 AGE_BUCKETS = ((16, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 100))
 TOP_OCCUPATIONS = 10
-TOTAL, COUNTRY, AGE, OCCUPATION, MODEL = "total", "country", "age", "occupation", "model"
-QUALITY = "quality"
-NEAR_DUPLICATES, FAILED_ORDINALS = "near_duplicates", "failed_ordinals"
+STATS_ID = "personas"
 
 
 def age_bucket(age: int) -> str:
@@ -25,6 +26,17 @@ def age_bucket(age: int) -> str:
         if low <= age <= high:
             return f"{low}-{high}" if high < 100 else f"{low}+"
     raise ValueError(f"age {age} is outside every bucket")
+
+
+def _escape(key: str) -> str:
+    """Map keys may come from user input: keep ``.`` and a leading ``$`` out of field paths."""
+    key = key.replace(".", "\uff0e")
+    return "\uff04" + key[1:] if key.startswith("$") else key
+
+
+def _unescape(key: str) -> str:
+    key = key.replace("\uff0e", ".")
+    return "$" + key[1:] if key.startswith("\uff04") else key
 
 
 class OccupationCount(BaseModel):
@@ -55,91 +67,78 @@ class Stats(BaseModel):
     failed_ordinals: int = Field(description="Personas currently failed in their requests.")
 
 
-def _counter(dim: str, key: str, inc: dict[str, int | float]) -> UpdateOne:
-    return UpdateOne(
-        {"_id": f"{dim}:{key}"},
-        {"$setOnInsert": {"dim": dim, "key": key}, "$inc": inc},
-        upsert=True,
-    )
+def increments(personas: Iterable[Persona]) -> dict[str, int | float]:
+    """The ``$inc`` that counts ``personas`` in every dimension."""
+    inc: Counter[str] = Counter()
+    cost: dict[str, float] = {}
+    for persona in personas:
+        model = _escape(f"{persona.generator}/{persona.model}")
+        inc["total"] += 1
+        inc[f"country.{_escape(persona.location.country)}"] += 1
+        inc[f"age.{age_bucket(persona.age)}"] += 1
+        inc[f"occupation.{_escape(persona.occupation)}"] += 1
+        inc[f"model.{model}.personas"] += 1
+        inc[f"model.{model}.prompt_tokens"] += persona.usage.prompt_tokens
+        inc[f"model.{model}.completion_tokens"] += persona.usage.completion_tokens
+        key = f"model.{model}.cost_usd"
+        cost[key] = cost.get(key, 0.0) + persona.cost_usd
+    return {**inc, **cost}
 
 
 class StatsStore:
     def __init__(self, collections: Collections) -> None:
         self._stats = collections.stats
 
-    async def record(self, persona: Persona, near_duplicates: int = 0) -> None:
-        """Count a newly inserted persona in every dimension, in one round trip."""
-        usage = persona.usage
-        model_key = f"{persona.generator}/{persona.model}"
-        quality = (
-            [_counter(QUALITY, NEAR_DUPLICATES, {"n": near_duplicates})] if near_duplicates else []
-        )
-        await self._stats.bulk_write(
-            [
-                *quality,
-                _counter(TOTAL, TOTAL, {"n": 1}),
-                _counter(COUNTRY, persona.location.country, {"n": 1}),
-                _counter(AGE, age_bucket(persona.age), {"n": 1}),
-                _counter(OCCUPATION, persona.occupation, {"n": 1}),
-                _counter(
-                    MODEL,
-                    model_key,
-                    {
-                        "n": 1,
-                        "prompt": usage.prompt_tokens,
-                        "completion": usage.completion_tokens,
-                        "cost": persona.cost_usd,
-                    },
-                ),
-            ],
-            ordered=False,
-        )
-
-    async def record_failed(self, delta: int) -> None:
-        """Adjust the failed-ordinals count by what a request's settlement changed."""
-        if delta:
-            await self._stats.bulk_write([_counter(QUALITY, FAILED_ORDINALS, {"n": delta})])
+    async def apply(
+        self, new: Iterable[Persona], failed_delta: int = 0, near_duplicates: int = 0
+    ) -> None:
+        """Count personas new to the statistics and a request's quality figures: one write."""
+        inc = increments(new)
+        for name, delta in (
+            ("failed_ordinals", failed_delta),
+            ("near_duplicates", near_duplicates),
+        ):
+            if delta:
+                inc[name] = delta
+        if inc:
+            await self._stats.update_one({"_id": STATS_ID}, {"$inc": inc}, upsert=True)
 
     async def snapshot(self) -> Stats:
-        dims = [TOTAL, COUNTRY, AGE, MODEL, QUALITY]
-        small = await self._stats.find({"dim": {"$in": dims}}).to_list()
-        top = await (
-            self._stats.find({"dim": OCCUPATION}).sort("n", DESCENDING).limit(TOP_OCCUPATIONS)
-        ).to_list()
-        return _assemble(small, top)
+        return parse_stats(await self._stats.find_one({"_id": STATS_ID}) or {})
 
 
-def _assemble(small: list[dict[str, Any]], top: list[dict[str, Any]]) -> Stats:
-    def by(dim: str) -> dict[str, int]:
-        rows = sorted((d for d in small if d["dim"] == dim), key=lambda d: (-d["n"], d["key"]))
-        return {d["key"]: d["n"] for d in rows}
+def _ranked(counts: dict[str, int]) -> dict[str, int]:
+    return {_unescape(k): v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
+
+def parse_stats(doc: dict[str, Any]) -> Stats:
     models = [
         ModelUsage(
-            generator=d["key"].split("/", 1)[0],
-            model=d["key"].split("/", 1)[1],
-            personas=d["n"],
-            prompt_tokens=d.get("prompt", 0),
-            completion_tokens=d.get("completion", 0),
-            cost_usd=round(d.get("cost", 0.0), 6),
+            generator=_unescape(key).split("/", 1)[0],
+            model=_unescape(key).split("/", 1)[1],
+            personas=m.get("personas", 0),
+            prompt_tokens=m.get("prompt_tokens", 0),
+            completion_tokens=m.get("completion_tokens", 0),
+            cost_usd=round(m.get("cost_usd", 0.0), 6),
         )
-        for d in small
-        if d["dim"] == MODEL
+        for key, m in sorted(doc.get("model", {}).items())
     ]
+    occupations = _ranked(doc.get("occupation", {}))
     prompt = sum(m.prompt_tokens for m in models)
     completion = sum(m.completion_tokens for m in models)
-    buckets = by(AGE)
-    quality = by(QUALITY)
     return Stats(
-        total=by(TOTAL).get(TOTAL, 0),
-        by_country=by(COUNTRY),
-        by_age_bucket={b: buckets[b] for b in sorted(buckets)},
-        top_occupations=[OccupationCount(occupation=d["key"], count=d["n"]) for d in top],
+        total=doc.get("total", 0),
+        by_country=_ranked(doc.get("country", {})),
+        by_age_bucket=dict(sorted(doc.get("age", {}).items())),
+        top_occupations=[
+            OccupationCount(occupation=k, count=v)
+            for k, v in list(occupations.items())[:TOP_OCCUPATIONS]
+        ],
         by_model=models,
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
         cost_usd=round(sum(m.cost_usd for m in models), 6),
-        near_duplicates_caught=quality.get(NEAR_DUPLICATES, 0),
-        failed_ordinals=quality.get(FAILED_ORDINALS, 0),
+        near_duplicates_caught=doc.get("near_duplicates", 0),
+        failed_ordinals=doc.get("failed_ordinals", 0),
     )
