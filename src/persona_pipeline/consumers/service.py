@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from loguru import logger
 
+from persona_pipeline.consumers.batcher import InsertBatcher
 from persona_pipeline.consumers.dedup import MinHasher, NearDuplicateIndex, fingerprint_text
 from persona_pipeline.consumers.emitter import EventSink
 from persona_pipeline.consumers.generators.base import (
@@ -36,7 +37,7 @@ from persona_pipeline.contracts import (
     TokenUsage,
 )
 from persona_pipeline.contracts.persona import persona_id
-from persona_pipeline.core.documents import brief_key
+from persona_pipeline.core.documents import brief_key, to_document
 from persona_pipeline.core.metrics import PipelineMetrics
 from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.pricing import PriceTable
@@ -91,12 +92,14 @@ class GenerationService:
     dedup: DedupPolicy
     concurrency: int
     hasher: MinHasher = field(default_factory=MinHasher)
+    inserts: InsertBatcher = field(init=False)
     _slots: asyncio.Semaphore = field(init=False)
     _storing: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._storing = asyncio.Semaphore(self.concurrency)
+        self.inserts = InsertBatcher(self.personas)
         if not self.prices.knows(self.generator.model):
             logger.warning(
                 "no price for model {}; costs will read 0 (set PRICE_TABLE)", self.generator.model
@@ -244,8 +247,10 @@ class GenerationService:
     async def _store(self, request: PersonaRequested, candidate: _Candidate) -> Persona:
         """Insert and announce; returns the persona as stored (possibly another worker's)."""
         persona = candidate.persona
-        extra = {"minhash": list(candidate.signature), "brief_key": brief_key(request.brief)}
-        if await self.personas.insert(persona, **extra):
+        document = to_document(
+            persona, minhash=list(candidate.signature), brief_key=brief_key(request.brief)
+        )
+        if await self.inserts.insert(document):
             self.metrics.personas_stored.inc()
             self.metrics.cost.labels(persona.model).inc(persona.cost_usd)
         else:  # another worker stored it first (a rebalance mid-request): announce theirs

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from pymongo import DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from persona_pipeline.contracts import Persona
 from persona_pipeline.core.documents import brief_key, from_document, to_document
 from persona_pipeline.core.mongo import Collections
 from persona_pipeline.core.text import fold
+
+DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,22 @@ class PersonaStore:
 
     async def insert(self, persona: Persona, **extra: Any) -> bool:
         """Store a persona; ``False`` when this ``(request_id, ordinal)`` already exists."""
+        return (await self.insert_many([to_document(persona, **extra)]))[0]
+
+    async def insert_many(self, documents: Sequence[dict[str, Any]]) -> list[bool]:
+        """Store documents in one round trip; per document, ``False`` if it already existed.
+
+        One ``insert_many`` costs the server far less per document than single
+        inserts; ``ordered=False`` keeps one duplicate from blocking the rest."""
         try:
-            await self._personas.insert_one(to_document(persona, **extra))
-        except DuplicateKeyError:
-            return False
-        return True
+            await self._personas.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            duplicates = {e["index"] for e in errors}
+            return [i not in duplicates for i in range(len(documents))]
+        return [True] * len(documents)
 
     async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
         """The personas already stored for a request, by ordinal."""
