@@ -40,8 +40,11 @@ class Dispatcher:
     async def submit(self, message: KafkaMessage) -> None:
         """Start processing ``message``; waits only while ``max_in_flight`` requests run."""
         if self._closing.is_set():
-            await asyncio.Event().wait()  # draining: take nothing more; stop() cancels us
+            return  # draining: not started, so never committed; the next owner gets it
         await self._slots.acquire()
+        if self._closing.is_set():
+            self._slots.release()
+            return
         record = message.raw_message
         assert not isinstance(record, tuple), "the request subscriber is not a batch subscriber"
         partition = TopicPartition(record.topic, record.partition)
