@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -195,3 +196,78 @@ async def test_ready_turns_503_when_mongodb_goes_away(settings: Settings, tmp_pa
             assert listing.headers["retry-after"]
     finally:
         mongo.stop()
+
+
+async def test_every_filter_narrows_the_list_and_is_echoed(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    rid = uuid.uuid4()
+    await seed(
+        settings,
+        [
+            make_persona(
+                0,
+                rid,
+                gender="male",
+                tags=["Early-Adopter"],
+                interests=["Jazz"],
+                location=Location(city="Köln", country="Germany", country_code="DE"),
+            ),
+            make_persona(1, rid, generator="openai", model="gpt-4o-mini"),
+            make_persona(2, rid, age=70),
+        ],
+    )
+
+    async def ordinals(**params: object) -> list[int]:
+        response = await api.get("/v1/persona", params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["filters"] == {k: str(v) for k, v in params.items()}
+        return sorted(p["ordinal"] for p in body["items"])
+
+    assert await ordinals(city="koln") == [0]
+    assert await ordinals(gender="male") == [0]
+    assert await ordinals(tag="early-adopter") == [0]
+    assert await ordinals(interest="JAZZ") == [0]
+    assert await ordinals(generator="openai") == [1]
+    assert await ordinals(request_id=str(rid), min_age=65) == [2]
+    first = make_persona(0, rid).created_at  # ordinals are one second apart
+    assert await ordinals(created_after=(first + timedelta(seconds=1)).isoformat()) == [1, 2]
+    assert await ordinals(created_before=first.isoformat()) == [0]
+    bad = await api.get("/v1/persona", params={"gender": "robot"})
+    assert bad.status_code == 422
+
+
+async def test_sorting_by_age_pages_youngest_first(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    rid = uuid.uuid4()
+    ages = [44, 19, 67, 19, 30, 52, 25]
+    await seed(settings, [make_persona(i, rid, age=a) for i, a in enumerate(ages)])
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {"sort": "age", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/v1/persona", params=params)).json()
+        seen += [p["age"] for p in page["items"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert seen == sorted(ages)
+    newest_cursor = (await api.get("/v1/persona", params={"limit": 1})).json()["next_cursor"]
+    mixed = await api.get("/v1/persona", params={"sort": "age", "cursor": newest_cursor})
+    assert mixed.status_code == 400  # a cursor is bound to its sort order too
+
+
+async def test_get_supports_etag_and_caching(settings: Settings, api: httpx.AsyncClient) -> None:
+    persona = make_persona(0, uuid.uuid4())
+    await seed(settings, [persona])
+    first = await api.get(f"/v1/persona/{persona.id}")
+    etag = first.headers["etag"]
+    assert "max-age" in first.headers["cache-control"]
+    again = await api.get(f"/v1/persona/{persona.id}", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    other = await api.get(f"/v1/persona/{persona.id}", headers={"If-None-Match": '"nope"'})
+    assert other.status_code == 200
+    listing = await api.get("/v1/persona")
+    assert listing.headers["cache-control"] == "public, max-age=5"

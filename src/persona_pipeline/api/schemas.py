@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from persona_pipeline.contracts import Constraints, Persona, RequestState
 from persona_pipeline.contracts.events import MAX_BRIEF_CHARS, MAX_PERSONAS_PER_REQUEST
+from persona_pipeline.core.persona_store import Ordering
 
 
 class CreatePersonas(BaseModel):
@@ -34,6 +35,8 @@ class PersonaPage(BaseModel):
         description="Pass as `cursor` for the next page; null at the end."
     )
     limit: int
+    sort: Ordering
+    filters: dict[str, str] = Field(description="The filters this page was computed with.")
 
 
 class ServiceInfo(BaseModel):

@@ -6,6 +6,7 @@ case-insensitive filters) and ``search_terms``.
 """
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from persona_pipeline.contracts import Persona
@@ -14,6 +15,7 @@ from persona_pipeline.core.text import fold, terms_of_all
 DERIVED_FIELDS = (
     "_id",
     "sort_key",
+    "age_key",
     "keys",
     "search_terms",
     "minhash",
@@ -21,9 +23,37 @@ DERIVED_FIELDS = (
 )
 
 
+def time_key(moment: datetime) -> str:
+    """Fixed-width UTC text of a moment, so string order is time order."""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc.strftime("%Y%m%dT%H%M%S.%f")
+
+
+def time_bound(moment: datetime, end: bool = False) -> str:
+    """A full-length ``sort_key`` below (or above, with ``end``) every key of ``moment``.
+
+    Full length rather than the bare time prefix: one MongoDB-compatible server
+    mis-compares prefix bounds on a descending index (measured), and a whole key
+    is unambiguous everywhere."""
+    return f"{time_key(moment)}|{(UUID_MAX if end else UUID_MIN)}"
+
+
+UUID_MIN = "00000000-0000-0000-0000-000000000000"
+UUID_MAX = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+
 def sort_key(persona: Persona) -> str:
-    # Fixed-width UTC timestamp, so string order is time order; the id breaks ties.
-    return f"{persona.created_at.strftime('%Y%m%dT%H%M%S.%f')}|{persona.id}"
+    # The creation time, then the id to break ties: unique and sortable.
+    return f"{time_key(persona.created_at)}|{persona.id}"
+
+
+def age_key(persona: Persona) -> str:
+    """Unique and sortable by age, then creation time: keyset pages when sorting by age."""
+    return f"{persona.age:03d}|{sort_key(persona)}"
+
+
+# Reads never need the worker-side fields; leaving them out keeps responses small.
+PUBLIC_PROJECTION = {"minhash": 0, "search_terms": 0, "brief_key": 0}
 
 
 def brief_key(brief: str) -> str:
@@ -39,10 +69,13 @@ def to_document(persona: Persona, **extra: Any) -> dict[str, Any]:
     country_keys = [fold(persona.location.country)]
     if persona.location.country_code:
         country_keys.append(persona.location.country_code.lower())
+    doc["age_key"] = age_key(persona)
     doc["keys"] = {
         "country": country_keys,
         "city": fold(persona.location.city),
         "occupation": fold(persona.occupation),
+        "tags": sorted({fold(t) for t in persona.tags}),
+        "interests": sorted({fold(i) for i in persona.interests}),
     }
     doc["search_terms"] = terms_of_all(
         [

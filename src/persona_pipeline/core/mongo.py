@@ -48,6 +48,18 @@ class Collections:
         )
 
 
+FILTER_FIELDS = {
+    "country": "keys.country",
+    "city": "keys.city",
+    "occupation": "keys.occupation",
+    "tag": "keys.tags",
+    "interest": "keys.interests",
+    "gender": "gender",
+    "generator": "generator",
+    "age": "age",
+    "request": "request_id",
+}
+
 PERSONA_INDEXES = [
     # Exactly-once storage: a redelivered request can never add a second copy.
     IndexModel(
@@ -57,10 +69,12 @@ PERSONA_INDEXES = [
     ),
     # Keyset pagination: one unique sortable field, so a page is a plain range scan.
     IndexModel([("sort_key", DESCENDING)], unique=True, name="sort_key"),
-    IndexModel([("keys.country", ASCENDING), ("sort_key", DESCENDING)], name="country_sort"),
-    IndexModel([("keys.occupation", ASCENDING), ("sort_key", DESCENDING)], name="occupation_sort"),
-    IndexModel([("age", ASCENDING), ("sort_key", DESCENDING)], name="age_sort"),
-    IndexModel([("request_id", ASCENDING), ("sort_key", DESCENDING)], name="request_sort"),
+    IndexModel([("age_key", ASCENDING)], unique=True, name="age_key"),
+    # One (filter, sort_key) index per filter: an equality match, then a keyset range.
+    *(
+        IndexModel([(field, ASCENDING), ("sort_key", DESCENDING)], name=f"{name}_sort")
+        for name, field in FILTER_FIELDS.items()
+    ),
     # Portable search (no $text on every MongoDB-compatible server): multikey terms.
     IndexModel([("search_terms", ASCENDING), ("sort_key", DESCENDING)], name="search_sort"),
     # Near-duplicate checks compare a new persona with the newest of the same brief.

@@ -7,17 +7,45 @@ are keyset-paginated on ``sort_key`` so every page is an index range scan.
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, cast
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
 from persona_pipeline.contracts import Persona
-from persona_pipeline.core.documents import brief_key, from_document, to_document
+from persona_pipeline.core.documents import (
+    PUBLIC_PROJECTION,
+    brief_key,
+    from_document,
+    time_bound,
+    to_document,
+)
 from persona_pipeline.core.mongo import Collections
 from persona_pipeline.core.text import fold
 
 DUPLICATE_KEY = 11000
+
+
+class Ordering(StrEnum):
+    """How a page is sorted; each is one unique, indexed string field (keyset pagination)."""
+
+    NEWEST = "created_at"
+    """Newest first, on ``sort_key`` (creation time, then id)."""
+    AGE = "age"
+    """Youngest first, on ``age_key`` (age, then ``sort_key``)."""
+
+    @property
+    def field(self) -> str:
+        return "sort_key" if self is Ordering.NEWEST else "age_key"
+
+    @property
+    def direction(self) -> int:
+        return DESCENDING if self is Ordering.NEWEST else ASCENDING
+
+    def after(self, position: str) -> dict[str, str]:
+        return {"$lt": position} if self is Ordering.NEWEST else {"$gt": position}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,31 +53,48 @@ class PersonaFilter:
     """Filters shared by list and search; ``None`` means "any"."""
 
     country: str | None = None
+    city: str | None = None
     occupation: str | None = None
+    gender: str | None = None
     min_age: int | None = None
     max_age: int | None = None
+    tag: str | None = None
+    interest: str | None = None
     request_id: uuid.UUID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    generator: str | None = None
     terms: Sequence[str] = ()
 
     def to_query(self) -> dict[str, Any]:
-        """A MongoDB filter built only from typed values, never from raw user input."""
-        query: dict[str, Any] = {}
-        if self.country is not None:
-            query["keys.country"] = fold(self.country)
-        if self.occupation is not None:
-            query["keys.occupation"] = fold(self.occupation)
-        age = {
-            op: bound
-            for op, bound in (("$gte", self.min_age), ("$lte", self.max_age))
-            if bound is not None
+        """A MongoDB filter built only from typed values, never from raw user input.
+
+        Strings are compared as folded literals; none can become an operator."""
+        folded = {
+            "keys.country": self.country,
+            "keys.city": self.city,
+            "keys.occupation": self.occupation,
+            "keys.tags": self.tag,
+            "keys.interests": self.interest,
         }
-        if age:
+        query: dict[str, Any] = {k: fold(v) for k, v in folded.items() if v is not None}
+        exact = {"gender": self.gender, "generator": self.generator, "request_id": self.request_id}
+        query |= {k: v for k, v in exact.items() if v is not None}
+        if age := _range(self.min_age, self.max_age):
             query["age"] = age
-        if self.request_id is not None:
-            query["request_id"] = self.request_id
+        created = _range(
+            time_bound(self.created_after) if self.created_after else None,
+            time_bound(self.created_before, end=True) if self.created_before else None,
+        )
+        if created:
+            query["sort_key"] = created
         if self.terms:
             query["search_terms"] = {"$all": list(self.terms)}
         return query
+
+
+def _range(low: object | None, high: object | None) -> dict[str, object]:
+    return {op: bound for op, bound in (("$gte", low), ("$lte", high)) if bound is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +145,28 @@ class PersonaStore:
         ]
 
     async def get(self, persona_id: uuid.UUID) -> Persona | None:
-        doc = await self._personas.find_one({"_id": persona_id})
+        doc = await self._personas.find_one({"_id": persona_id}, PUBLIC_PROJECTION)
         return None if doc is None else from_document(doc)
 
-    async def page(self, where: PersonaFilter, limit: int, after: str | None) -> Page:
-        """Newest first; ``after`` is the ``sort_key`` of the previous page's last item."""
+    async def page(
+        self,
+        where: PersonaFilter,
+        limit: int,
+        after: str | None,
+        ordering: Ordering = Ordering.NEWEST,
+    ) -> Page:
+        """One page; ``after`` is the ordering field of the previous page's last item."""
         query = where.to_query()
         if after is not None:
-            query["sort_key"] = {"$lt": after}
-        cursor = self._personas.find(query).sort("sort_key", DESCENDING).limit(limit + 1)
+            field = ordering.field
+            query[field] = {**query.get(field, {}), **ordering.after(after)}
+        cursor = (
+            self._personas.find(query, PUBLIC_PROJECTION)
+            .sort(ordering.field, ordering.direction)
+            .limit(limit + 1)
+        )
         docs = await cursor.to_list(length=limit + 1)
         has_more = len(docs) > limit
         docs = docs[:limit]
-        next_after = str(docs[-1]["sort_key"]) if has_more and docs else None
+        next_after = str(docs[-1][ordering.field]) if has_more and docs else None
         return Page(items=[from_document(doc) for doc in docs], next_after=next_after)

@@ -2,9 +2,10 @@
 
 import dataclasses
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from persona_pipeline.api.cursor import InvalidCursorError, fingerprint
 from persona_pipeline.api.deps import (
@@ -17,34 +18,87 @@ from persona_pipeline.api.deps import (
 from persona_pipeline.api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_pipeline.api.schemas import Accepted, CreatePersonas, PersonaPage
 from persona_pipeline.contracts import Persona, PersonaRequested, RequestState
-from persona_pipeline.core.persona_store import PersonaFilter
+from persona_pipeline.contracts.persona import Gender
+from persona_pipeline.core.persona_store import Ordering, PersonaFilter
 from persona_pipeline.core.stats_store import Stats
 from persona_pipeline.core.text import MAX_QUERY_TERMS, terms
 
 router = APIRouter(prefix="/v1/persona", tags=["personas"], responses=PROBLEM_RESPONSES)
 
-Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
-Cursor = Annotated[
-    str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
-]
+LIST_CACHE_CONTROL = "public, max-age=5"  # new personas appear within seconds
+PERSONA_CACHE_CONTROL = "public, max-age=3600"  # immutable once stored
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageQuery:
+    limit: int
+    cursor: str | None
+    sort: Ordering
+
+
+def page_query(
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    ] = None,
+    sort: Annotated[
+        Ordering, Query(description="`created_at`: newest first; `age`: youngest first.")
+    ] = Ordering.NEWEST,
+) -> PageQuery:
+    return PageQuery(limit=limit, cursor=cursor, sort=sort)
+
+
+PageDep = Annotated[PageQuery, Depends(page_query)]
+
+
+def applied_filters(where: PersonaFilter) -> dict[str, str]:
+    """The filters a page was computed with, echoed so clients can show or verify them."""
+    values = dataclasses.asdict(where)
+    values["q"] = " ".join(values.pop("terms")) or None
+    return {
+        k: v.isoformat() if isinstance(v, datetime) else str(v)
+        for k, v in values.items()
+        if v is not None
+    }
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
 
 
 def persona_filter(
     country: Annotated[
         str | None, Query(min_length=2, max_length=60, description="Name or ISO code.")
     ] = None,
+    city: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
     occupation: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
+    gender: Gender | None = None,
     min_age: Annotated[int | None, Query(ge=0, le=150)] = None,
     max_age: Annotated[int | None, Query(ge=0, le=150)] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    interest: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
     request_id: uuid.UUID | None = None,
+    created_after: Annotated[
+        datetime | None, Query(description="ISO 8601; inclusive. Without a zone: UTC.")
+    ] = None,
+    created_before: Annotated[datetime | None, Query(description="ISO 8601; inclusive.")] = None,
+    generator: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9-]{0,31}$")] = None,
 ) -> PersonaFilter:
-    """Filters shared by list and search; matching is case- and accent-insensitive."""
+    """Filters shared by list and search; text matching is case- and accent-insensitive."""
     return PersonaFilter(
         country=country,
+        city=city,
         occupation=occupation,
+        gender=gender,
         min_age=min_age,
         max_age=max_age,
+        tag=tag,
+        interest=interest,
         request_id=request_id,
+        created_after=created_after,
+        created_before=created_before,
+        generator=generator,
     )
 
 
@@ -55,17 +109,24 @@ async def _page(
     store: PersonaStoreDep,
     cursors: CursorsDep,
     where: PersonaFilter,
-    limit: int,
-    cursor: str | None,
+    query: PageQuery,
+    response: Response,
 ) -> PersonaPage:
-    query_id = fingerprint(where)
+    query_id = fingerprint(where, query.sort)
     try:
-        after = cursors.decode(cursor, query_id) if cursor else None
+        after = cursors.decode(query.cursor, query_id) if query.cursor else None
     except InvalidCursorError as exc:
         raise ProblemError(400, "Invalid cursor", f"{exc}.") from exc
-    page = await store.page(where, limit, after)
+    page = await store.page(where, query.limit, after, query.sort)
     next_cursor = cursors.encode(page.next_after, query_id) if page.next_after else None
-    return PersonaPage(items=page.items, next_cursor=next_cursor, limit=limit)
+    response.headers["Cache-Control"] = LIST_CACHE_CONTROL
+    return PersonaPage(
+        items=page.items,
+        next_cursor=next_cursor,
+        limit=query.limit,
+        sort=query.sort,
+        filters=applied_filters(where),
+    )
 
 
 @router.get("", summary="List personas")
@@ -73,11 +134,12 @@ async def list_personas(
     store: PersonaStoreDep,
     cursors: CursorsDep,
     where: FilterDep,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    query: PageDep,
+    response: Response,
 ) -> PersonaPage:
-    """Newest first, keyset-paginated: follow `next_cursor` until it is null."""
-    return await _page(store, cursors, where, limit, cursor)
+    """Newest first (or `sort=age`: youngest first), keyset-paginated: follow
+    `next_cursor` until it is null."""
+    return await _page(store, cursors, where, query, response)
 
 
 @router.get("/search", summary="Search personas")
@@ -85,12 +147,12 @@ async def search_personas(
     store: PersonaStoreDep,
     cursors: CursorsDep,
     where: FilterDep,
+    query: PageDep,
+    response: Response,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to match.")],
-    limit: Limit = 20,
-    cursor: Cursor = None,
 ) -> PersonaPage:
     """Personas whose name, occupation, city, country, interests or bio contain every word
-    of `q` (case- and accent-insensitive), newest first, with the list's filters."""
+    of `q` (case- and accent-insensitive), with the list's filters, sort and paging."""
     words = terms(q)
     if not words:
         raise ProblemError(
@@ -102,9 +164,8 @@ async def search_personas(
         raise ProblemError(
             422, "Invalid request", f"`q` may contain at most {MAX_QUERY_TERMS} distinct words."
         )
-    return await _page(
-        store, cursors, dataclasses.replace(where, terms=tuple(words)), limit, cursor
-    )
+    where = dataclasses.replace(where, terms=tuple(words))
+    return await _page(store, cursors, where, query, response)
 
 
 @router.get("/stats", summary="Persona statistics")
@@ -116,11 +177,27 @@ async def persona_stats(stats: StatsStoreDep) -> Stats:
     return await stats.snapshot()
 
 
-@router.get("/{persona_id}", summary="Get one persona")
-async def get_persona(persona_id: uuid.UUID, store: PersonaStoreDep) -> Persona:
+@router.get(
+    "/{persona_id}",
+    summary="Get one persona",
+    response_model=Persona,
+    responses={304: {"description": "Unchanged since the `If-None-Match` ETag."}},
+)
+async def get_persona(
+    persona_id: uuid.UUID,
+    store: PersonaStoreDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+) -> Persona | Response:
+    """A persona never changes once stored, so its ETag is stable and it may be cached."""
     persona = await store.get(persona_id)
     if persona is None:
         raise ProblemError(404, "Not found", f"No persona with id {persona_id}.")
+    etag = f'"{persona.id.hex}"'
+    headers = {"ETag": etag, "Cache-Control": PERSONA_CACHE_CONTROL}
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
     return persona
 
 
