@@ -248,7 +248,10 @@ class GenerationService:
         """Insert and announce; returns the persona as stored (possibly another worker's)."""
         persona = candidate.persona
         document = to_document(
-            persona, minhash=list(candidate.signature), brief_key=brief_key(request.brief)
+            persona,
+            minhash=list(candidate.signature),
+            brief_key=brief_key(request.brief),
+            near_duplicates=candidate.near_duplicates,  # lets a stats rebuild recount them
         )
         if await self.inserts.insert(document):
             self.metrics.personas_stored.inc()

@@ -20,6 +20,7 @@ DERIVED_FIELDS = (
     "search_terms",
     "minhash",
     "brief_key",
+    "near_duplicates",
 )
 
 
@@ -53,7 +54,7 @@ def age_key(persona: Persona) -> str:
 
 
 # Reads never need the worker-side fields; leaving them out keeps responses small.
-PUBLIC_PROJECTION = {"minhash": 0, "search_terms": 0, "brief_key": 0}
+PUBLIC_PROJECTION = {"minhash": 0, "search_terms": 0, "brief_key": 0, "near_duplicates": 0}
 
 
 def brief_key(brief: str) -> str:

@@ -9,13 +9,16 @@ under-count; a redelivery never counts a persona twice.
 
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from persona_pipeline.contracts import Persona
+from persona_pipeline.core.documents import from_document
 from persona_pipeline.core.mongo import Collections
 
+DAYS = 30
 AGE_BUCKETS = ((16, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 100))
 TOP_OCCUPATIONS = 10
 STATS_ID = "personas"
@@ -63,6 +66,9 @@ class Stats(BaseModel):
     completion_tokens: int
     total_tokens: int
     cost_usd: float
+    personas_per_day: dict[str, int] = Field(
+        description=f"Personas created per UTC day, the last {DAYS} days, oldest first."
+    )
     near_duplicates_caught: int = Field(description="Near-duplicates detected and regenerated.")
     failed_ordinals: int = Field(description="Personas currently failed in their requests.")
 
@@ -76,6 +82,7 @@ def increments(personas: Iterable[Persona]) -> dict[str, int | float]:
         inc["total"] += 1
         inc[f"country.{_escape(persona.location.country)}"] += 1
         inc[f"age.{age_bucket(persona.age)}"] += 1
+        inc[f"day.{persona.created_at.astimezone(UTC).date().isoformat()}"] += 1
         inc[f"occupation.{_escape(persona.occupation)}"] += 1
         inc[f"model.{model}.personas"] += 1
         inc[f"model.{model}.prompt_tokens"] += persona.usage.prompt_tokens
@@ -88,6 +95,8 @@ def increments(personas: Iterable[Persona]) -> dict[str, int | float]:
 class StatsStore:
     def __init__(self, collections: Collections) -> None:
         self._stats = collections.stats
+        self._personas = collections.personas
+        self._requests = collections.requests
 
     async def apply(
         self, new: Iterable[Persona], failed_delta: int = 0, near_duplicates: int = 0
@@ -103,15 +112,53 @@ class StatsStore:
         if inc:
             await self._stats.update_one({"_id": STATS_ID}, {"$inc": inc}, upsert=True)
 
-    async def snapshot(self) -> Stats:
-        return parse_stats(await self._stats.find_one({"_id": STATS_ID}) or {})
+    async def snapshot(self, today: date | None = None) -> Stats:
+        doc = await self._stats.find_one({"_id": STATS_ID}) or {}
+        return parse_stats(doc, today or datetime.now(UTC).date())
+
+    async def rebuild(self) -> Stats:
+        """Recount everything from the personas and requests (reads them all: an admin job).
+
+        Run it when the counters are in doubt, e.g. after a crash between settling a
+        request and counting it; it agrees with the incremental figures otherwise."""
+        inc: Counter[str] = Counter()
+        totals: dict[str, float] = {}
+        near_duplicates = 0
+        async for doc in self._personas.find({}, {"minhash": 0, "search_terms": 0}):
+            near_duplicates += int(str(doc.get("near_duplicates", 0)))
+            for key, value in increments([from_document(doc)]).items():
+                totals[key] = totals.get(key, 0) + value
+        failed = 0
+        async for request in self._requests.find({}, {"failed": 1}):
+            failed += int(str(request.get("failed", 0)))
+        inc.update({"near_duplicates": near_duplicates, "failed_ordinals": failed})
+        document = _nest({**totals, **inc})
+        await self._stats.replace_one({"_id": STATS_ID}, document, upsert=True)
+        return await self.snapshot()
 
 
 def _ranked(counts: dict[str, int]) -> dict[str, int]:
     return {_unescape(k): v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
 
-def parse_stats(doc: dict[str, Any]) -> Stats:
+def _nest(flat: dict[str, float]) -> dict[str, Any]:
+    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``: the document an ``$inc`` of ``flat`` would build."""
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _last_days(per_day: dict[str, int], today: date) -> dict[str, int]:
+    days = [(today - timedelta(days=n)).isoformat() for n in range(DAYS - 1, -1, -1)]
+    return {day: per_day.get(day, 0) for day in days}
+
+
+def parse_stats(doc: dict[str, Any], today: date) -> Stats:
     models = [
         ModelUsage(
             generator=_unescape(key).split("/", 1)[0],
@@ -139,6 +186,7 @@ def parse_stats(doc: dict[str, Any]) -> Stats:
         completion_tokens=completion,
         total_tokens=prompt + completion,
         cost_usd=round(sum(m.cost_usd for m in models), 6),
+        personas_per_day=_last_days(doc.get("day", {}), today),
         near_duplicates_caught=doc.get("near_duplicates", 0),
         failed_ordinals=doc.get("failed_ordinals", 0),
     )
