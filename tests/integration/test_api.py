@@ -271,3 +271,38 @@ async def test_get_supports_etag_and_caching(settings: Settings, api: httpx.Asyn
     assert other.status_code == 200
     listing = await api.get("/v1/persona")
     assert listing.headers["cache-control"] == "public, max-age=5"
+
+
+async def test_search_ranks_field_matches_first_and_pages_through_everything(
+    settings: Settings, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("persona_pipeline.core.search.RANKING_WINDOW", 6)
+    rid = uuid.uuid4()
+    bio_only = "Weekends mean sailing with friends."
+    fields = {
+        1: {"occupation": "Sailing coach", "interests": ["sailing"]},  # two fields match
+        2: {"occupation": "Sailing instructor"},  # one field matches
+    }
+    await seed(
+        settings,
+        [
+            *(make_persona(i, rid, bio=bio_only, **fields.get(i, {})) for i in range(7)),
+            make_persona(7, rid, bio="Never on a boat."),  # no match at all
+        ],
+    )
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {"q": "SAILING", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/v1/persona/search", params=params)).json()
+        assert page["sort"] == "relevance"
+        seen += [p["ordinal"] for p in page["items"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    # The window holds the six newest matches (6..1), ranked by matching fields, ties
+    # newest first; the older match beyond the window follows.
+    assert seen == [1, 2, 6, 5, 4, 3, 0]
+    newest = await api.get("/v1/persona/search", params={"q": "sailing", "sort": "created_at"})
+    assert [p["ordinal"] for p in newest.json()["items"]] == [6, 5, 4, 3, 2, 1, 0]
+    relevance_list = await api.get("/v1/persona", params={"sort": "relevance"})
+    assert relevance_list.status_code == 422

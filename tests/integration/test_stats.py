@@ -3,14 +3,18 @@
 import asyncio
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import create_worker
 from persona_pipeline.contracts import PersonaRequested
+from persona_pipeline.core.api_keys import generate_key, make_entry
 from persona_pipeline.core.mongo import Collections, connect
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import DAYS, StatsStore
 from persona_pipeline.producers.request_command import publish_requests
+from tests.conftest import derive
 from tests.support.kafka import created_events
 from tests.support.serve import serve
 
@@ -44,3 +48,21 @@ async def test_incremental_stats_survive_redelivery_and_match_a_rebuild(
     assert len(incremental.personas_per_day) == DAYS
     assert incremental.personas_per_day[today] == 7
     assert rebuilt == incremental
+
+
+async def test_the_admin_rebuild_route_needs_an_admin_key(settings: Settings) -> None:
+    admin_key, writer_key = generate_key(), generate_key()
+    secured = derive(
+        settings,
+        admin_api_keys=make_entry("ops", admin_key),
+        api_keys=make_entry("ingest", writer_key),
+    )
+    async with serve(create_app(secured)) as url, httpx.AsyncClient(base_url=url) as api:
+        assert (await api.post("/v1/admin/stats/rebuild")).status_code == 401
+        as_writer = await api.post("/v1/admin/stats/rebuild", headers={"X-API-Key": writer_key})
+        assert as_writer.status_code == 403
+        rebuilt = await api.post(
+            "/v1/admin/stats/rebuild", headers={"Authorization": f"Bearer {admin_key}"}
+        )
+        assert rebuilt.status_code == 200
+        assert rebuilt.json() == (await api.get("/v1/persona/stats")).json()

@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from persona_pipeline.contracts.topics import Topics
+from persona_pipeline.core.api_keys import generate_key, make_entry
 from persona_pipeline.core.settings import Environment, GeneratorChoice, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -684,7 +685,10 @@ def test_app_environment_is_valid_production_settings(
     image_env: dict[str, str] = {}
     for instruction in runtime.all("ENV"):
         image_env.update(env_pairs(instruction))
-    host_env = {"CURSOR_SECRET": "a-random-test-value-of-some-length"}
+    host_env = {
+        "CURSOR_SECRET": "a-random-test-value-of-some-length",
+        "API_KEYS": make_entry("compose", generate_key()),
+    }
     resolved = {k: interpolate(v, host_env) for k, v in compose_env.items()}
     merged = {k.lower(): v for k, v in {**image_env, **resolved}.items() if k in SETTINGS_ENV_NAMES}
     settings = Settings(**merged)
@@ -697,6 +701,8 @@ def test_app_environment_is_valid_production_settings(
     assert settings.mongodb_uri.get_secret_value() == "mongodb://mongodb:27017"
     assert settings.cursor_secret.get_secret_value() == host_env["CURSOR_SECRET"]
     assert settings.topics == Topics()
+    if name == "api":
+        assert settings.api_keys is not None, "production API refuses to start without keys"
     if name == "worker":
         # Without OPENAI_API_KEY on the host, the worker falls back to offline.
         assert settings.active_generator is GeneratorChoice.OFFLINE

@@ -4,27 +4,47 @@ The lifespan owns the process's MongoDB client and its own FastStream
 ``KafkaBroker`` (FastStream's FastAPI router integration is deprecated), so
 every dependency is created once, started before the first request and closed
 on shutdown.
+
+Security is checked here rather than in ``Settings``, because the worker shares the
+settings and needs no API keys: ``create_app`` refuses to build an API that would
+run open in production (see ``check_security``).
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.params import Depends as DependsParam
+from fastapi.routing import APIRoute
 from loguru import logger
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp
 
 from persona_pipeline import __version__
 from persona_pipeline.api.cursor import CursorCodec
-from persona_pipeline.api.deps import Services
-from persona_pipeline.api.middleware import ObservabilityMiddleware
+from persona_pipeline.api.deps import (
+    API_KEY_HEADER,
+    Services,
+    read_gate,
+    reject_unknown_query_params,
+)
+from persona_pipeline.api.limits import TokenBuckets
+from persona_pipeline.api.middleware import (
+    BodySizeLimitMiddleware,
+    ObservabilityMiddleware,
+    ProblemCORSMiddleware,
+    SecurityHeadersMiddleware,
+)
 from persona_pipeline.api.problems import install_problem_handlers
-from persona_pipeline.api.routes import personas, requests, service
+from persona_pipeline.api.routes import admin, personas, requests, service
+from persona_pipeline.core.api_keys import InsecureConfigurationError, KeyRing, Role
 from persona_pipeline.core.kafka import make_broker
 from persona_pipeline.core.metrics import HttpMetrics
 from persona_pipeline.core.mongo import Collections, connect, ensure_indexes
 from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.request_store import RequestStore
-from persona_pipeline.core.settings import Settings
+from persona_pipeline.core.settings import Environment, Settings
 from persona_pipeline.core.stats_store import StatsStore
 from persona_pipeline.producers.publisher import RequestPublisher
 
@@ -33,10 +53,64 @@ Read API of the persona pipeline. Personas are generated asynchronously:
 `POST /v1/persona` queues a request on Kafka and answers 202 with a status URL;
 workers generate, store and announce each persona on `persona.created`.
 Errors are RFC 9457 problem documents.
+
+Writes need an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`) unless
+the server runs without keys (development only); reads need one when the server
+sets `READS_REQUIRE_KEY`. Unknown query parameters are rejected with a 422.
 """
+# The service routes (/, /health, /ready, /metrics) stay public when reads need a key.
+PUBLIC_PATHS = frozenset(r.path for r in service.router.routes if isinstance(r, APIRoute))
+CORS_METHODS = ("GET", "HEAD", "POST")
+CORS_REQUEST_HEADERS = (
+    "authorization",
+    API_KEY_HEADER.lower(),
+    "x-correlation-id",
+    "if-none-match",
+)
+CORS_EXPOSED_HEADERS = ("location", "retry-after", "x-correlation-id", "etag", "www-authenticate")
 
 
-def _build_services(settings: Settings, registry: CollectorRegistry) -> Services:
+def key_ring(settings: Settings) -> KeyRing:
+    return KeyRing.from_settings(
+        {
+            Role.READER: settings.read_api_keys,
+            Role.WRITER: settings.api_keys,
+            Role.ADMIN: settings.admin_api_keys,
+        }
+    )
+
+
+def check_security(settings: Settings, keys: KeyRing) -> None:
+    """Refuse configurations that would leave the API open where it must not be."""
+    if not keys.open:
+        return
+    if settings.environment is Environment.PRODUCTION:
+        raise InsecureConfigurationError(
+            "ENVIRONMENT=production and no API key is configured: set API_KEYS (writers) "
+            "and, as needed, ADMIN_API_KEYS and READ_API_KEYS to entries made by "
+            "`persona keys hash`. The API does not run open in production."
+        )
+    if settings.reads_require_key:
+        raise InsecureConfigurationError(
+            "READS_REQUIRE_KEY=true but no API key is configured: set READ_API_KEYS, "
+            "API_KEYS or ADMIN_API_KEYS (entries made by `persona keys hash`)."
+        )
+
+
+class _API(FastAPI):
+    """FastAPI whose outermost layers wrap Starlette's ``ServerErrorMiddleware``, so even
+    an unexpected 500 carries the security headers, the correlation id and its metric."""
+
+    outermost: tuple[Callable[[ASGIApp], ASGIApp], ...] = ()  # outermost first
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for wrap in reversed(self.outermost):
+            app = wrap(app)
+        return app
+
+
+def _build_services(settings: Settings, registry: CollectorRegistry, keys: KeyRing) -> Services:
     mongo = connect(settings)
     collections = Collections.of(mongo[settings.mongodb_database])
     broker = make_broker(settings, client_id="persona-api")
@@ -50,17 +124,28 @@ def _build_services(settings: Settings, registry: CollectorRegistry) -> Services
         publisher=RequestPublisher.on(broker, settings.topics),
         cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
         http_metrics=HttpMetrics.create(registry),
+        keys=keys,
+        write_limiter=TokenBuckets(settings.write_rate_per_minute, settings.write_burst),
     )
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The API; raises ``InsecureConfigurationError`` for a configuration it refuses."""
+    keys = key_ring(settings)
+    check_security(settings, keys)
     registry = CollectorRegistry()
-    services = _build_services(settings, registry)
+    services = _build_services(settings, registry, keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_indexes(Collections.of(services.mongo[settings.mongodb_database]))
         await services.broker.start()
+        if keys.open:
+            logger.warning(
+                "no API key is configured (API_KEYS, ADMIN_API_KEYS, READ_API_KEYS): anyone "
+                "can POST /v1/persona and use admin routes. Fine for `persona dev`; "
+                "ENVIRONMENT=production refuses to start like this"
+            )
         logger.info(
             "api {} ready on {}:{} (generator: {})",
             __version__,
@@ -74,16 +159,43 @@ def create_app(settings: Settings) -> FastAPI:
             await services.broker.stop()
             await services.mongo.close()
 
-    app = FastAPI(
+    # App-wide, so routes added later get them too: the read gate first (401 before 422).
+    dependencies: list[DependsParam] = []
+    if settings.reads_require_key:
+        dependencies.append(Depends(read_gate(PUBLIC_PATHS)))
+    dependencies.append(Depends(reject_unknown_query_params))
+    app = _API(
         title="Persona pipeline API",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=dependencies,
     )
     app.state.services = services
     app.state.registry = registry
     install_problem_handlers(app)
-    for module in (service, personas, requests):
+    for module in (service, personas, requests, admin):
         app.include_router(module.router)
-    app.add_middleware(ObservabilityMiddleware, metrics=services.http_metrics)
+    # Inner to outer: the body limit sees the body first, CORS answers preflights.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            ProblemCORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            allow_credentials=False,  # keys travel in headers, not cookies
+            max_age=600,
+        )
+    docs = {p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p}
+    app.outermost = (
+        partial(ObservabilityMiddleware, metrics=services.http_metrics),
+        partial(
+            SecurityHeadersMiddleware,
+            hsts=settings.environment is Environment.PRODUCTION,
+            docs_paths=docs,
+            private_caching=settings.reads_require_key,
+        ),
+    )
     return app

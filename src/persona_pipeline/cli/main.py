@@ -42,12 +42,18 @@ def api() -> None:
     import uvicorn
 
     from persona_pipeline.api.app import create_app
+    from persona_pipeline.core.api_keys import InsecureConfigurationError
     from persona_pipeline.core.logging import configure_logging
 
     settings = _settings()
     configure_logging(settings, "api")
+    try:
+        application = create_app(settings)
+    except InsecureConfigurationError as exc:
+        err.print(f"[red]Refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from None
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
@@ -151,6 +157,45 @@ def export_contracts(
     if check and stale:
         err.print("Run `make contracts` and commit the result.")
         raise typer.Exit(1)
+
+
+keys = typer.Typer(help="API keys of the HTTP API (API_KEYS, ADMIN_API_KEYS, READ_API_KEYS).")
+app.add_typer(keys, name="keys")
+
+
+@keys.command("hash")
+def hash_key(
+    name: Annotated[
+        str, typer.Option(help="The key's name in configuration and logs, e.g. ci-publisher.")
+    ],
+    generate: Annotated[
+        bool,
+        typer.Option("--generate", help="Make a random key and print it once, on stderr."),
+    ] = False,
+) -> None:
+    """Print the `name:scrypt$salt$hash` entry of a key read from stdin (or of a new key).
+
+    Add the entry to API_KEYS (writers), ADMIN_API_KEYS or READ_API_KEYS; only the
+    client keeps the key itself."""
+    import getpass
+
+    from persona_pipeline.core.api_keys import KeyFormatError, generate_key, make_entry
+
+    if generate:
+        key = generate_key()
+    elif sys.stdin.isatty():
+        key = getpass.getpass("API key (not echoed): ")
+    else:
+        key = sys.stdin.readline().rstrip("\r\n")
+    try:
+        entry = make_entry(name, key)
+    except KeyFormatError as exc:
+        typer.echo(f"Cannot hash this key: {exc}.", err=True)
+        raise typer.Exit(2) from None
+    if generate:
+        typer.echo(f"New API key for {name} (shown once; give it to the client):", err=True)
+        typer.echo(key, err=True)
+    typer.echo(entry)
 
 
 if __name__ == "__main__":

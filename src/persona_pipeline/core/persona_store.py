@@ -15,6 +15,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
 from persona_pipeline.contracts import Persona
+from persona_pipeline.core import search
 from persona_pipeline.core.documents import (
     PUBLIC_PROJECTION,
     brief_key,
@@ -35,6 +36,8 @@ class Ordering(StrEnum):
     """Newest first, on ``sort_key`` (creation time, then id)."""
     AGE = "age"
     """Youngest first, on ``age_key`` (age, then ``sort_key``)."""
+    RELEVANCE = "relevance"
+    """Search only: most matching fields first (see ``core.search``)."""
 
     @property
     def field(self) -> str:
@@ -156,6 +159,8 @@ class PersonaStore:
         ordering: Ordering = Ordering.NEWEST,
     ) -> Page:
         """One page; ``after`` is the ordering field of the previous page's last item."""
+        if ordering is Ordering.RELEVANCE:
+            return await self._relevance_page(where, limit, after)
         query = where.to_query()
         if after is not None:
             field = ordering.field
@@ -170,3 +175,29 @@ class PersonaStore:
         docs = docs[:limit]
         next_after = str(docs[-1][ordering.field]) if has_more and docs else None
         return Page(items=[from_document(doc) for doc in docs], next_after=next_after)
+
+    async def _relevance_page(self, where: PersonaFilter, limit: int, after: str | None) -> Page:
+        """Rank the newest matches by matching fields; past that window, newest first."""
+        phase, _, position = (after or f"{search.RANKED}:").partition(":")
+        if phase == search.NEWEST:
+            page = await self.page(where, limit, position)
+            beyond = f"{search.NEWEST}:{page.next_after}" if page.next_after else None
+            return Page(items=page.items, next_after=beyond)
+        window = search.RANKING_WINDOW
+        cursor = (
+            self._personas.find(where.to_query(), PUBLIC_PROJECTION)
+            .sort("sort_key", DESCENDING)
+            .limit(window + 1)
+        )
+        docs = await cursor.to_list(length=window + 1)
+        overflow = docs[window]["sort_key"] if len(docs) > window else None
+        ordered = search.ranked(docs[:window], where.terms)
+        remaining = [(p, d) for p, d in ordered if not position or p < position]
+        chosen = remaining[:limit]
+        if len(remaining) > limit:
+            next_after: str | None = f"{search.RANKED}:{chosen[-1][0]}"
+        elif overflow is not None:  # the ranked window is done: continue below its oldest
+            next_after = f"{search.NEWEST}:{docs[window - 1]['sort_key']}"
+        else:
+            next_after = None
+        return Page(items=[from_document(doc) for _, doc in chosen], next_after=next_after)

@@ -16,6 +16,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from persona_pipeline.contracts.topics import Topics
+from persona_pipeline.core.api_keys import ApiKeyEntries, CorsOrigins
 
 
 class Environment(StrEnum):
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         validate_default=True,
+        hide_input_in_errors=True,  # a secret pasted into the wrong variable stays secret
     )
 
     environment: Environment = Environment.DEVELOPMENT
@@ -93,6 +95,17 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: Port = 8080
     cursor_secret: SecretStr = SecretStr("dev-only-cursor-secret-change-me")
+
+    # API security (read by the API only; the worker ignores these)
+    # Entries `name:scrypt$salt$hash` made by `persona keys hash`; the setting is the role.
+    api_keys: ApiKeyEntries = None  # writers: POST /v1/persona (and reads)
+    admin_api_keys: ApiKeyEntries = None  # admins: admin routes, writes and reads
+    read_api_keys: ApiKeyEntries = None  # readers: reads when READS_REQUIRE_KEY
+    reads_require_key: bool = False
+    write_rate_per_minute: Annotated[float, Field(ge=0, le=1_000_000)] = 30.0
+    write_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    cors_origins: CorsOrigins = ()
 
     # Logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

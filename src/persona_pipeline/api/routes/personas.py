@@ -14,6 +14,8 @@ from persona_pipeline.api.deps import (
     PublisherDep,
     RequestStoreDep,
     StatsStoreDep,
+    WriteRateLimitDep,
+    WriterDep,
 )
 from persona_pipeline.api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_pipeline.api.schemas import Accepted, CreatePersonas, PersonaPage
@@ -33,7 +35,10 @@ PERSONA_CACHE_CONTROL = "public, max-age=3600"  # immutable once stored
 class PageQuery:
     limit: int
     cursor: str | None
-    sort: Ordering
+    sort: Ordering | None
+
+    def ordering(self, default: Ordering) -> Ordering:
+        return default if self.sort is None else self.sort
 
 
 def page_query(
@@ -42,8 +47,12 @@ def page_query(
         str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
     ] = None,
     sort: Annotated[
-        Ordering, Query(description="`created_at`: newest first; `age`: youngest first.")
-    ] = Ordering.NEWEST,
+        Ordering | None,
+        Query(
+            description="`created_at`: newest first (list default); `age`: youngest first; "
+            "`relevance`: search only, most matching fields first (search default)."
+        ),
+    ] = None,
 ) -> PageQuery:
     return PageQuery(limit=limit, cursor=cursor, sort=sort)
 
@@ -110,21 +119,22 @@ async def _page(
     cursors: CursorsDep,
     where: PersonaFilter,
     query: PageQuery,
+    ordering: Ordering,
     response: Response,
 ) -> PersonaPage:
-    query_id = fingerprint(where, query.sort)
+    query_id = fingerprint(where, ordering)
     try:
         after = cursors.decode(query.cursor, query_id) if query.cursor else None
     except InvalidCursorError as exc:
         raise ProblemError(400, "Invalid cursor", f"{exc}.") from exc
-    page = await store.page(where, query.limit, after, query.sort)
+    page = await store.page(where, query.limit, after, ordering)
     next_cursor = cursors.encode(page.next_after, query_id) if page.next_after else None
     response.headers["Cache-Control"] = LIST_CACHE_CONTROL
     return PersonaPage(
         items=page.items,
         next_cursor=next_cursor,
         limit=query.limit,
-        sort=query.sort,
+        sort=ordering,
         filters=applied_filters(where),
     )
 
@@ -139,7 +149,10 @@ async def list_personas(
 ) -> PersonaPage:
     """Newest first (or `sort=age`: youngest first), keyset-paginated: follow
     `next_cursor` until it is null."""
-    return await _page(store, cursors, where, query, response)
+    ordering = query.ordering(Ordering.NEWEST)
+    if ordering is Ordering.RELEVANCE:
+        raise ProblemError(422, "Invalid request", "`sort=relevance` applies to search only.")
+    return await _page(store, cursors, where, query, ordering, response)
 
 
 @router.get("/search", summary="Search personas")
@@ -152,7 +165,9 @@ async def search_personas(
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to match.")],
 ) -> PersonaPage:
     """Personas whose name, occupation, city, country, interests or bio contain every word
-    of `q` (case- and accent-insensitive), with the list's filters, sort and paging."""
+    of `q` (case- and accent-insensitive), with the list's filters and paging. Ranked by
+    default: the more of name, occupation, city, country and interests match, the
+    earlier; ties newest first."""
     words = terms(q)
     if not words:
         raise ProblemError(
@@ -165,7 +180,8 @@ async def search_personas(
             422, "Invalid request", f"`q` may contain at most {MAX_QUERY_TERMS} distinct words."
         )
     where = dataclasses.replace(where, terms=tuple(words))
-    return await _page(store, cursors, where, query, response)
+    ordering = query.ordering(Ordering.RELEVANCE)
+    return await _page(store, cursors, where, query, ordering, response)
 
 
 @router.get("/stats", summary="Persona statistics")
@@ -208,6 +224,8 @@ async def request_personas(
     response: Response,
     publisher: PublisherDep,
     requests: RequestStoreDep,
+    _writer: WriterDep,
+    _quota: WriteRateLimitDep,
 ) -> Accepted:
     """Queue a generation request and return at once; poll `status_url` for progress."""
     event = PersonaRequested(

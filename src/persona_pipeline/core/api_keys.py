@@ -1,0 +1,292 @@
+"""API keys: salted hashes in configuration, constant-time verification, roles.
+
+Configuration never holds a key, only an entry ``name:scrypt$salt$hash`` made by
+``persona keys hash``. ``salt`` is 16 random bytes per key and ``hash`` is
+scrypt(key, salt, N=2**14, r=8, p=1, 32 bytes), both base64url without padding.
+
+Roles are cumulative: ``READ_API_KEYS`` may read, ``API_KEYS`` may also write
+(``POST /v1/persona``), ``ADMIN_API_KEYS`` may also use admin routes. Each entry's
+role is the setting it is listed in.
+
+This module needs only the standard library and pydantic (it lives in core, not api), so
+that the settings (imported by every process) can validate entries with it;
+the FastAPI dependencies built on it live in ``deps.py``.
+"""
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, SecretStr
+from pydantic_settings import NoDecode
+
+SCHEME = "scrypt"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SALT_BYTES = 16
+HASH_BYTES = 32
+MIN_KEY_CHARS = 16
+MAX_KEY_CHARS = 256
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ENTRY_FORMAT = "name:scrypt$salt$hash"
+# Printable ASCII without spaces: what an HTTP header carries unchanged.
+KEY_CHARS = re.compile(r"[\x21-\x7e]+")
+# Verification results for recently presented keys, so a key costs one scrypt per
+# process rather than one per request; failures are cached too, in a bounded LRU.
+MAX_CACHED_FAILURES = 1024
+# Concurrent scrypt derivations (16 MiB and ~0.1 s each): a flood of random keys
+# must not take every worker thread or the memory.
+DERIVATION_CONCURRENCY = 2
+
+
+class Role(IntEnum):
+    READER = 1
+    WRITER = 2
+    ADMIN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def setting(self) -> str:
+        """The environment variable whose entries have this role."""
+        return ROLE_SETTINGS[self]
+
+
+ROLE_SETTINGS = {
+    Role.READER: "READ_API_KEYS",
+    Role.WRITER: "API_KEYS",
+    Role.ADMIN: "ADMIN_API_KEYS",
+}
+
+
+class KeyFormatError(ValueError):
+    """A malformed key entry, or a key the CLI refuses to hash; never contains key material."""
+
+
+class InsecureConfigurationError(RuntimeError):
+    """The API refuses to start: its security settings are missing or contradictory."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    name: str
+    role: Role
+    salt: bytes
+    digest: bytes = b""
+
+    def __repr__(self) -> str:  # never print the salt or the hash
+        return f"KeyEntry(name={self.name!r}, role={self.role.label})"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as: a key's name and role, or ``None`` when no key was checked."""
+
+    name: str | None
+    role: Role
+
+
+OPEN = Principal(name=None, role=Role.ADMIN)  # no key configured: the dev stack runs open
+PUBLIC = Principal(name=None, role=Role.READER)  # a public read (READS_REQUIRE_KEY=false)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def derive(key: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(
+        key.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=HASH_BYTES
+    )
+
+
+def generate_key() -> str:
+    """A new random key: 256 bits, URL- and header-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def check_key(key: str) -> None:
+    if not MIN_KEY_CHARS <= len(key) <= MAX_KEY_CHARS or not KEY_CHARS.fullmatch(key):
+        raise KeyFormatError(
+            f"a key must be {MIN_KEY_CHARS} to {MAX_KEY_CHARS} printable ASCII characters "
+            "without spaces; use --generate for a random one"
+        )
+
+
+def hash_key(key: str, salt: bytes | None = None) -> str:
+    """``scrypt$salt$hash`` for ``key``, with a fresh random salt unless one is given."""
+    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
+    return f"{SCHEME}${_b64(salt)}${_b64(derive(key, salt))}"
+
+
+def make_entry(name: str, key: str) -> str:
+    """The configuration entry ``name:scrypt$salt$hash`` for a key (what ``persona keys hash``
+    prints)."""
+    if not NAME.fullmatch(name):
+        raise KeyFormatError(
+            "a key name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit"
+        )
+    check_key(key)
+    return f"{name}:{hash_key(key)}"
+
+
+def parse_entries(text: str, role: Role = Role.WRITER) -> list[KeyEntry]:
+    """Parse comma- or newline-separated entries; errors name the entry, never its content."""
+    entries: list[KeyEntry] = []
+    parts = [p.strip() for p in re.split(r"[,\n]", text) if p.strip()]
+    for position, part in enumerate(parts, start=1):
+        entry = _parse_entry(part, position, role)
+        if any(e.name == entry.name for e in entries):
+            raise KeyFormatError(f"entry {position}: the name {entry.name!r} is used twice")
+        entries.append(entry)
+    return entries
+
+
+def _parse_entry(part: str, position: int, role: Role) -> KeyEntry:
+    name, colon, rest = part.partition(":")
+    fields = rest.split("$")
+    if not colon or len(fields) != 3:
+        # Do not echo it: a malformed entry may be a plaintext key pasted by mistake.
+        raise KeyFormatError(
+            f"entry {position} is not `{ENTRY_FORMAT}`; make entries with `persona keys hash` "
+            "and never put a plaintext key in configuration"
+        )
+    if not NAME.fullmatch(name):
+        raise KeyFormatError(
+            f"entry {position}: the name must be 1 to 64 letters, digits, '.', '_' or '-'"
+        )
+    scheme, salt_text, digest_text = fields
+    if scheme != SCHEME:
+        raise KeyFormatError(f"entry {position} ({name}): unknown scheme; expected `{SCHEME}`")
+    try:
+        salt, digest = _unb64(salt_text), _unb64(digest_text)
+    except (ValueError, binascii.Error):
+        raise KeyFormatError(
+            f"entry {position} ({name}): salt and hash must be base64url"
+        ) from None
+    if len(salt) < SALT_BYTES or len(digest) != HASH_BYTES:
+        raise KeyFormatError(
+            f"entry {position} ({name}): expected a salt of at least {SALT_BYTES} bytes and a "
+            f"{HASH_BYTES}-byte hash"
+        )
+    return KeyEntry(name=name, role=role, salt=salt, digest=digest)
+
+
+class KeyRing:
+    """Every configured key entry of the process, and the verification of presented keys."""
+
+    def __init__(self, entries: Iterable[KeyEntry]) -> None:
+        self.entries = tuple(entries)
+        names = [e.name for e in self.entries]
+        if duplicates := sorted({n for n in names if names.count(n) > 1}):
+            raise InsecureConfigurationError(
+                f"API key names must be unique across {', '.join(r.setting for r in Role)}; "
+                f"used more than once: {', '.join(duplicates)}"
+            )
+        self._pepper = secrets.token_bytes(32)
+        self._found: dict[bytes, KeyEntry] = {}  # at most one per entry
+        self._failed: OrderedDict[bytes, None] = OrderedDict()
+        self._derivations = asyncio.Semaphore(DERIVATION_CONCURRENCY)
+
+    @classmethod
+    def from_settings(cls, by_role: Mapping[Role, SecretStr | None]) -> "KeyRing":
+        entries: list[KeyEntry] = []
+        for role, value in by_role.items():
+            if value is not None:
+                entries += parse_entries(value.get_secret_value(), role)
+        return cls(entries)
+
+    @property
+    def open(self) -> bool:
+        """No key is configured: every route is open (development only)."""
+        return not self.entries
+
+    def match(self, presented: str) -> KeyEntry | None:
+        """The entry ``presented`` is the key of, comparing derived hashes in constant time.
+
+        Every entry is tried (no early exit), so the time does not tell which one matched."""
+        found: KeyEntry | None = None
+        for entry in self.entries:
+            if hmac.compare_digest(derive(presented, entry.salt), entry.digest) and found is None:
+                found = entry
+        return found
+
+    async def verify(self, presented: str) -> Principal | None:
+        """The principal of a presented key, or ``None`` if it is no configured key."""
+        if not MIN_KEY_CHARS <= len(presented) <= MAX_KEY_CHARS or not KEY_CHARS.fullmatch(
+            presented
+        ):
+            return None
+        # The caches are keyed by an HMAC under a per-process random key, not by the key.
+        token = hmac.new(self._pepper, presented.encode("utf-8"), hashlib.sha256).digest()
+        entry = self._found.get(token)
+        if entry is None:
+            if token in self._failed:
+                self._failed.move_to_end(token)
+                return None
+            async with self._derivations:
+                entry = await asyncio.to_thread(self.match, presented)
+            if entry is None:
+                self._failed[token] = None
+                if len(self._failed) > MAX_CACHED_FAILURES:
+                    self._failed.popitem(last=False)
+                return None
+            self._found[token] = entry
+        return Principal(name=entry.name, role=entry.role)
+
+
+# --- Settings field types (used by core/settings.py) ---------------------------------------
+
+
+def _check_entries(value: SecretStr | None) -> SecretStr | None:
+    if value is None or not value.get_secret_value().strip():
+        return None
+    parse_entries(value.get_secret_value())  # raises KeyFormatError, a ValueError
+    return value
+
+
+ApiKeyEntries = Annotated[SecretStr | None, AfterValidator(_check_entries)]
+"""Comma- or newline-separated ``name:scrypt$salt$hash`` entries; empty means none."""
+
+ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(p.strip() for p in re.split(r"[,\n]", value) if p.strip())
+    return value
+
+
+def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in origins:
+        if origin != "*" and not ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"{origin!r} is not an origin such as https://app.example.com "
+                "(scheme, host and optional port; no path, no trailing slash)"
+            )
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("`*` already allows every origin; use it alone or list origins")
+    return tuple(o.lower() for o in origins)
+
+
+CorsOrigins = Annotated[
+    tuple[str, ...], NoDecode, BeforeValidator(_split_commas), AfterValidator(_check_origins)
+]
+"""Comma-separated browser origins allowed by CORS; empty turns CORS off."""
