@@ -306,3 +306,34 @@ async def test_search_ranks_field_matches_first_and_pages_through_everything(
     assert [p["ordinal"] for p in newest.json()["items"]] == [6, 5, 4, 3, 2, 1, 0]
     relevance_list = await api.get("/v1/persona", params={"sort": "relevance"})
     assert relevance_list.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"country": '{"$ne": null}'},
+        {"occupation": "$where"},
+        {"q": ".*"},
+        {"q": "(a+)+$ " + "a" * 150},
+        {"q": "[a-z]{1,1000} nurse"},
+        {"q": "\\ ^ $ | ? * + ( ) nurse"},
+        {"city": "$regex"},
+    ],
+)
+async def test_hostile_input_is_matched_literally(
+    settings: Settings, api: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    await seed(settings, [make_persona(0, uuid.uuid4())])  # a nurse in Lisbon
+    path = "/v1/persona/search" if "q" in params else "/v1/persona"
+    response = await api.get(path, params=params)
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 200:
+        names = [p["name"] for p in response.json()["items"]]
+        assert names in ([], ["Person 0"])
+        assert "nurse" in params.get("q", "") or names == []
+
+
+async def test_operator_shaped_parameters_are_rejected(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/persona", params={"country[$ne]": "x"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM

@@ -133,5 +133,5 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(code).phrase}
-    for code in (400, 404, 422, 503)
+    for code in (400, 401, 403, 404, 413, 422, 429, 503)
 }

@@ -3,6 +3,7 @@
 import dataclasses
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -31,33 +32,52 @@ LIST_CACHE_CONTROL = "public, max-age=5"  # new personas appear within seconds
 PERSONA_CACHE_CONTROL = "public, max-age=3600"  # immutable once stored
 
 
+class ListSort(StrEnum):
+    CREATED_AT = Ordering.NEWEST.value
+    AGE = Ordering.AGE.value
+
+
+class SearchSort(StrEnum):
+    RELEVANCE = Ordering.RELEVANCE.value
+    CREATED_AT = Ordering.NEWEST.value
+    AGE = Ordering.AGE.value
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class PageQuery:
     limit: int
     cursor: str | None
-    sort: Ordering | None
-
-    def ordering(self, default: Ordering) -> Ordering:
-        return default if self.sort is None else self.sort
+    ordering: Ordering
 
 
-def page_query(
-    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
-    ] = None,
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+]
+
+
+def list_page(
+    limit: Limit = 20,
+    cursor: Cursor = None,
     sort: Annotated[
-        Ordering | None,
-        Query(
-            description="`created_at`: newest first (list default); `age`: youngest first; "
-            "`relevance`: search only, most matching fields first (search default)."
-        ),
-    ] = None,
+        ListSort, Query(description="`created_at`: newest first; `age`: youngest first.")
+    ] = ListSort.CREATED_AT,
 ) -> PageQuery:
-    return PageQuery(limit=limit, cursor=cursor, sort=sort)
+    return PageQuery(limit=limit, cursor=cursor, ordering=Ordering(sort.value))
 
 
-PageDep = Annotated[PageQuery, Depends(page_query)]
+def search_page(
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    sort: Annotated[
+        SearchSort,
+        Query(
+            description="`relevance`: most matching fields first, then newest; "
+            "`created_at`: newest first; `age`: youngest first."
+        ),
+    ] = SearchSort.RELEVANCE,
+) -> PageQuery:
+    return PageQuery(limit=limit, cursor=cursor, ordering=Ordering(sort.value))
 
 
 def applied_filters(where: PersonaFilter) -> dict[str, str]:
@@ -119,9 +139,9 @@ async def _page(
     cursors: CursorsDep,
     where: PersonaFilter,
     query: PageQuery,
-    ordering: Ordering,
     response: Response,
 ) -> PersonaPage:
+    ordering = query.ordering
     query_id = fingerprint(where, ordering)
     try:
         after = cursors.decode(query.cursor, query_id) if query.cursor else None
@@ -144,15 +164,12 @@ async def list_personas(
     store: PersonaStoreDep,
     cursors: CursorsDep,
     where: FilterDep,
-    query: PageDep,
+    query: Annotated[PageQuery, Depends(list_page)],
     response: Response,
 ) -> PersonaPage:
     """Newest first (or `sort=age`: youngest first), keyset-paginated: follow
     `next_cursor` until it is null."""
-    ordering = query.ordering(Ordering.NEWEST)
-    if ordering is Ordering.RELEVANCE:
-        raise ProblemError(422, "Invalid request", "`sort=relevance` applies to search only.")
-    return await _page(store, cursors, where, query, ordering, response)
+    return await _page(store, cursors, where, query, response)
 
 
 @router.get("/search", summary="Search personas")
@@ -160,7 +177,7 @@ async def search_personas(
     store: PersonaStoreDep,
     cursors: CursorsDep,
     where: FilterDep,
-    query: PageDep,
+    query: Annotated[PageQuery, Depends(search_page)],
     response: Response,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to match.")],
 ) -> PersonaPage:
@@ -180,8 +197,7 @@ async def search_personas(
             422, "Invalid request", f"`q` may contain at most {MAX_QUERY_TERMS} distinct words."
         )
     where = dataclasses.replace(where, terms=tuple(words))
-    ordering = query.ordering(Ordering.RELEVANCE)
-    return await _page(store, cursors, where, query, ordering, response)
+    return await _page(store, cursors, where, query, response)
 
 
 @router.get("/stats", summary="Persona statistics")
