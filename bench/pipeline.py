@@ -248,11 +248,12 @@ def _documents(request: PersonaRequested) -> list[tuple[dict[str, object], bytes
 
 async def main(quick: bool) -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    latency = 1.0
-    concurrencies = [32] if quick else [32, 128]
+    # (C, L, waves). C=128 at L=4 s asks the same concurrency for a quarter of the call
+    # rate: it separates "can keep C calls in flight" from "has the CPU for C/L calls/s".
+    runs = [(32, 1.0, 5)] if quick else [(32, 1.0, 10), (128, 1.0, 10), (128, 4.0, 5)]
     overhead_personas = 500 if quick else 2000
     with embedded_stack() as stack:
-        llm = [await llm_bound(stack, latency, c, waves=5 if quick else 10) for c in concurrencies]
+        llm = [await llm_bound(stack, latency, c, waves) for c, latency, waves in runs]
         raw = await raw_loop(stack, overhead_personas)
         pipeline = await offline_pipeline(stack, overhead_personas)
     print("\n(a) LLM-bound: fake OpenAI server, latency L, one worker at concurrency C")
@@ -275,7 +276,7 @@ async def main(quick: bool) -> None:
     print(f"pipeline / raw = {pipeline['rate'] / raw['rate']:.2f}  (target >= 0.50)")
     print("\n(c) Worker RSS at steady state")
     for r in llm:
-        print(f"  after LLM-bound C={r['C']:.0f}: {r['rss_mib']:.0f} MiB")
+        print(f"  after LLM-bound C={r['C']:.0f} L={r['L']:.0f}s: {r['rss_mib']:.0f} MiB")
     print(
         f"  after {pipeline['personas']:.0f} offline personas: {pipeline['rss_mib']:.0f} MiB "
         "(target <= 256 MiB)"
