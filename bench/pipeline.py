@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -61,6 +62,7 @@ def embedded_stack() -> Iterator[Stack]:
     finally:
         kafka.stop()
         mongo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def fresh_settings(stack: Stack) -> Settings:

@@ -2,8 +2,10 @@
 
 The lifespan (``app.py``) builds these objects once per process; routes declare
 what they use with ``Annotated`` types and never reach for globals.
+Every dependency is ``async def``, even the trivial ones: FastAPI runs plain
+``def`` dependencies in a thread pool, a thread hop per dependency per request.
 
-Access control (keys and roles are described in ``security.py``): ``WriterDep`` /
+Access control (keys and roles are described in ``core/api_keys.py``): ``WriterDep`` /
 ``require_writer`` and ``AdminDep`` / ``require_admin`` guard writes and admin
 routes; ``ReaderDep`` / ``require_reader`` guards a read when ``READS_REQUIRE_KEY``
 is set (``create_app`` applies it app-wide, except to the service routes).
@@ -54,7 +56,7 @@ class Services:
     write_limiter: TokenBuckets
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -62,27 +64,27 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_personas(services: ServicesDep) -> PersonaStore:
+async def get_personas(services: ServicesDep) -> PersonaStore:
     return services.personas
 
 
-def get_requests(services: ServicesDep) -> RequestStore:
+async def get_requests(services: ServicesDep) -> RequestStore:
     return services.requests
 
 
-def get_stats(services: ServicesDep) -> StatsStore:
+async def get_stats(services: ServicesDep) -> StatsStore:
     return services.stats
 
 
-def get_publisher(services: ServicesDep) -> RequestPublisher:
+async def get_publisher(services: ServicesDep) -> RequestPublisher:
     return services.publisher
 
 
-def get_cursors(services: ServicesDep) -> CursorCodec:
+async def get_cursors(services: ServicesDep) -> CursorCodec:
     return services.cursors
 
 
@@ -243,7 +245,7 @@ def _declared_query_names(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-def reject_unknown_query_params(request: Request) -> None:
+async def reject_unknown_query_params(request: Request) -> None:
     """422 for a query parameter the matched route does not declare (applied app-wide).
 
     Silently ignoring one hides typos (``?contry=de`` would list everything)."""

@@ -86,7 +86,10 @@ def configure_logging(settings: Settings, component: str) -> None:
             backtrace=False,
             diagnose=False,
         )
-    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    # The configured level, not 0: libraries (uvicorn among them) switch on per-message
+    # tracing when they see a root logger at level 0, costing every request.
+    level = logging.getLevelName(settings.log_level) if settings.log_level != "TRACE" else 5
+    logging.basicConfig(handlers=[InterceptHandler()], level=level, force=True)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream"):

@@ -56,7 +56,7 @@ Cursor = Annotated[
 ]
 
 
-def list_page(
+async def list_page(
     limit: Limit = 20,
     cursor: Cursor = None,
     sort: Annotated[
@@ -66,7 +66,7 @@ def list_page(
     return PageQuery(limit=limit, cursor=cursor, ordering=Ordering(sort.value))
 
 
-def search_page(
+async def search_page(
     limit: Limit = 20,
     cursor: Cursor = None,
     sort: Annotated[
@@ -96,7 +96,7 @@ def etag_matches(header: str, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def persona_filter(
+async def persona_filter(
     country: Annotated[
         str | None, Query(min_length=2, max_length=60, description="Name or ISO code.")
     ] = None,

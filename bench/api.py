@@ -1,0 +1,745 @@
+"""Read-API benchmark: prints figures, asserts nothing.
+
+    .venv/bin/python -m bench.api [--quick] [--wrk-seconds S] [--case-seconds S] [--no-wrk]
+
+For each collection size N, on the embedded broker and database:
+
+1. Seed N personas through the storage path the worker uses: offline generator
+   and grounding sampler, ``to_document`` (with ``minhash`` and ``brief_key``),
+   ``PersonaStore.insert_many`` in batches, ``StatsStore.apply`` (one ``$inc`` per
+   batch rather than per request: the counters end the same). Five personas per
+   request id, creation times spread over the last 30 days.
+2. Start ``persona api`` as a separate process and wait for ``/ready``.
+3. Per endpoint case (the ``CASES`` table below): p50/p95 of sequential calls
+   over one keep-alive httpx client, and of the raw PyMongo query that endpoint
+   issues (same filter, sort, limit, projection), interleaved call by call in the
+   same run. "added" is HTTP p50 - raw p50: what the API process, HTTP and the
+   client add; one extra row repeats get-by-id over the standard library's
+   http.client to show the client's share. Each case runs up to a number of calls
+   or a time budget, whichever ends first (see ``Budget``).
+4. ``GET /v1/persona/{id}`` under load: wrk (2 threads, 16 connections, rotating
+   ids) when it is on PATH, else an asyncio httpx loop with 16 connections.
+
+Only public read endpoints are requested. When ``BENCH_API_KEY`` is set it is
+sent as ``X-API-Key``.
+"""
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol, cast
+
+import httpx
+from loguru import logger
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from tests.support.processes import PERSONA, stop, worker_env
+
+from bench.pipeline import PER_REQUEST, Stack, embedded_stack, fresh_settings, rss_mib
+from persona_pipeline.api.cursor import CursorCodec, fingerprint
+from persona_pipeline.consumers.dedup import MinHasher, fingerprint_text
+from persona_pipeline.consumers.generators.base import GenerationTask
+from persona_pipeline.consumers.generators.offline import OfflineGenerator
+from persona_pipeline.consumers.grounding import DemographicSampler
+from persona_pipeline.contracts import Persona, PersonaRequested, TokenUsage
+from persona_pipeline.core import search
+from persona_pipeline.core.documents import PUBLIC_PROJECTION, brief_key, to_document
+from persona_pipeline.core.mongo import Collections, Document, connect, ensure_indexes
+from persona_pipeline.core.persona_store import Ordering, PersonaFilter, PersonaStore
+from persona_pipeline.core.settings import Settings
+from persona_pipeline.core.stats_store import STATS_ID, StatsStore
+from persona_pipeline.core.text import terms
+from persona_pipeline.devstack.servers import free_port
+
+# --- What is measured: one row per endpoint case --------------------------------------------
+#
+# ``params`` is the HTTP query string. ``where`` and ``ordering`` are what the route builds
+# from it; the raw query is derived from them the way ``PersonaStore.page`` does
+# (``where.to_query()``, ``ordering``'s field, direction and bound, ``PUBLIC_PROJECTION``,
+# and for relevance the newest ``RANKING_WINDOW + 1`` matches that the API then ranks).
+# Before timing, both sides' ids are compared and a difference is flagged in the table, so
+# a drift between this table and the API shows up. ``deep`` times page ``deep`` instead of
+# the first (created_at and age orderings only).
+
+SEARCH_TERM = "retiree"  # an occupation word in about 13% of the sampled personas
+COUNTRY = "CN"  # the most common country of the grounding sampler
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: Literal["get", "page", "stats"]
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    where: PersonaFilter = field(default_factory=PersonaFilter)
+    ordering: Ordering = Ordering.NEWEST
+    deep: int = 0
+    client: Literal["httpx", "stdlib"] = "httpx"
+
+    @property
+    def limit(self) -> int:
+        return int(self.params.get("limit", 20))
+
+
+CASES: tuple[Case, ...] = (
+    Case("get by id", "get", "/v1/persona/{id}"),
+    # The same calls over the standard library's http.client: how much of "added" is httpx.
+    Case("get by id (http.client)", "get", "/v1/persona/{id}", client="stdlib"),
+    Case("list first page", "page", "/v1/persona", params={"limit": "20"}),
+    Case(
+        f"list country={COUNTRY}",
+        "page",
+        "/v1/persona",
+        params={"limit": "20", "country": COUNTRY},
+        where=PersonaFilter(country=COUNTRY),
+    ),
+    Case("list page 50", "page", "/v1/persona", params={"limit": "20"}, deep=50),
+    Case(
+        f"search q={SEARCH_TERM}",
+        "page",
+        "/v1/persona/search",
+        params={"limit": "20", "q": SEARCH_TERM},
+        where=PersonaFilter(terms=tuple(terms(SEARCH_TERM))),
+        ordering=Ordering.RELEVANCE,  # the search default
+    ),
+    Case("stats", "stats", "/v1/persona/stats"),
+)
+LOAD_PATH = "/v1/persona/{id}"  # the load test's endpoint, over rotating existing ids
+
+BRIEFS = (
+    "Users of a meal-planning app for busy families",
+    "Customers of a regional bank switching to mobile banking",
+    "Listeners of a weekly science podcast",
+    "Commuters who cycle to work in mid-sized cities",
+    "Small shop owners evaluating a point-of-sale system",
+    "Retirees learning to use video calls",
+    "Parents choosing an after-school coding club",
+    "Readers of a local news site",
+)
+SEED_BATCH = 500  # personas per insert_many
+SPREAD = timedelta(days=30)
+LOAD_CONNECTIONS = 16
+LOAD_THREADS = 2
+LOAD_IDS = 1000
+
+API_KEY_HEADER = "X-API-Key"
+API_KEY_ENV = "BENCH_API_KEY"
+
+
+# --- Seeding ----------------------------------------------------------------------------------
+
+
+def _build(
+    requests: Sequence[tuple[PersonaRequested, datetime]],
+) -> tuple[list[Persona], list[dict[str, Any]]]:
+    """Personas and their documents as the worker stores them (offline generator)."""
+    generator, sampler, hasher = OfflineGenerator(), DemographicSampler(), MinHasher()
+    personas, documents = [], []
+    for request, created in requests:
+        for ordinal in range(request.count):
+            skeleton = sampler.sample(request.constraints, request.effective_seed, ordinal)
+            task = GenerationTask(request.brief, skeleton, ordinal, request.effective_seed)
+            persona = Persona.assemble(
+                request_id=request.request_id,
+                ordinal=ordinal,
+                skeleton=skeleton,
+                draft=generator.draft(task),
+                generator=generator.name,
+                model=generator.model,
+                usage=TokenUsage(),
+                created_at=created + timedelta(milliseconds=7 * ordinal),
+            )
+            signature = hasher.signature(
+                fingerprint_text(
+                    persona.name, persona.occupation, persona.location.city, persona.bio
+                )
+            )
+            personas.append(persona)
+            documents.append(
+                to_document(persona, minhash=list(signature), brief_key=brief_key(request.brief))
+            )
+    return personas, documents
+
+
+def _requests(n: int, rng: random.Random) -> list[tuple[PersonaRequested, datetime]]:
+    """``n / PER_REQUEST`` requests at random times (whole ms) over the last ``SPREAD``."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    out = []
+    for i in range(n // PER_REQUEST):
+        ms = rng.randrange(int(SPREAD.total_seconds() * 1000))
+        request = PersonaRequested(
+            brief=BRIEFS[i % len(BRIEFS)], count=PER_REQUEST, seed=rng.randrange(2**31)
+        )
+        out.append((request, now - timedelta(milliseconds=ms)))
+    return out
+
+
+async def seed(settings: Settings, n: int) -> list[uuid.UUID]:
+    """Store ``n`` personas and count them; returns their ids.
+
+    The next batch is built in a thread while the current one is inserted."""
+    client = connect(settings)
+    collections = Collections.of(client[settings.mongodb_database])
+    await ensure_indexes(collections)
+    store, stats = PersonaStore(collections), StatsStore(collections)
+    requests = _requests(n, random.Random(n))
+    per_batch = SEED_BATCH // PER_REQUEST
+    batches = [requests[i : i + per_batch] for i in range(0, len(requests), per_batch)]
+    ids: list[uuid.UUID] = []
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns) as progress:
+            task = progress.add_task(f"seeding N={n:,}", total=n)
+            building = asyncio.create_task(asyncio.to_thread(_build, batches[0]))
+            for k in range(len(batches)):
+                personas, documents = await building
+                if k + 1 < len(batches):
+                    building = asyncio.create_task(asyncio.to_thread(_build, batches[k + 1]))
+                await store.insert_many(documents)
+                await stats.apply(personas)
+                ids.extend(p.id for p in personas)
+                progress.advance(task, len(personas))
+    finally:
+        await client.close()
+    return ids
+
+
+# --- The API process --------------------------------------------------------------------------
+
+
+def start_api(settings: Settings, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """``persona api`` on a free port, using ``settings``' servers; waits for ``/ready``."""
+    port = free_port()
+    env = worker_env(
+        settings,
+        API_HOST="127.0.0.1",
+        API_PORT=str(port),
+        # Explicit, so a local .env cannot change what the API signs cursors with.
+        CURSOR_SECRET=settings.cursor_secret.get_secret_value(),
+    )
+    process = subprocess.Popen([PERSONA, "api"], env=env, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"persona api exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/ready", timeout=1) as response:
+                if 200 <= response.status < 300:
+                    return process, base_url
+        except OSError:
+            time.sleep(0.1)
+    stop(process, signal.SIGKILL)
+    raise RuntimeError("persona api never became ready")
+
+
+def headers() -> dict[str, str]:
+    key = os.environ.get(API_KEY_ENV)
+    return {API_KEY_HEADER: key} if key else {}
+
+
+# --- Latency: HTTP and raw, call by call ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Client(Protocol):
+    async def get(self, path: str, params: Mapping[str, str]) -> Reply: ...
+
+
+@dataclass
+class HttpxClient:
+    """The client the figures are for: one keep-alive ``httpx.AsyncClient``."""
+
+    client: httpx.AsyncClient
+
+    async def get(self, path: str, params: Mapping[str, str]) -> Reply:
+        response = await self.client.get(path, params=params)
+        return Reply(response.status_code, response.content)
+
+
+class StdlibClient:
+    """One keep-alive ``http.client`` connection, blocking: nothing else runs meanwhile."""
+
+    def __init__(self, base_url: str) -> None:
+        url = urllib.parse.urlsplit(base_url)
+        self._connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
+
+    async def get(self, path: str, params: Mapping[str, str]) -> Reply:
+        target = f"{path}?{urllib.parse.urlencode(params)}" if params else path
+        self._connection.request("GET", target, headers=headers())
+        response = self._connection.getresponse()
+        return Reply(response.status, response.read())
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many calls a case gets: up to ``calls``, or fewer if they take over ``seconds``.
+
+    On SecantusDB a sorted ``find`` reads every matching document before applying the
+    limit, so list and search pages cost O(N) there (seconds at N = 20,000); the time
+    budget keeps the run short and the table reports how many calls each row had."""
+
+    calls: int
+    seconds: float
+    min_calls: int = 8
+    warmup_calls: int = 20
+    warmup_seconds: float = 2.0
+
+
+@dataclass
+class Prepared:
+    """A case made runnable: the i-th HTTP call and the i-th raw query, and their ids."""
+
+    http: Callable[[int], Awaitable[Reply]]
+    raw: Callable[[int], Awaitable[Any]]
+    http_ids: Callable[[Any], list[str]]
+    raw_ids: Callable[[Any], list[str]]
+    label: str
+
+
+@dataclass
+class Timing:
+    case: str
+    calls: int
+    http_p50: float
+    http_p95: float
+    raw_p50: float
+    raw_p95: float
+    failures: int
+    mismatch: bool
+
+    @property
+    def added_p50(self) -> float:
+        return self.http_p50 - self.raw_p50
+
+
+def _pct(samples: list[float]) -> tuple[float, float]:
+    """p50 and p95 in ms (the largest sample's neighbourhood when there are few)."""
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[94] * 1000
+
+
+def _page_query(case: Case, after: str | None) -> dict[str, Any]:
+    query = case.where.to_query()
+    if after is not None:
+        key = case.ordering.field
+        query[key] = {**query.get(key, {}), **case.ordering.after(after)}
+    return query
+
+
+async def _raw_page(
+    personas: AsyncCollection[Document], case: Case, after: str | None
+) -> list[Document]:
+    """``PersonaStore.page``'s query, without turning documents into personas."""
+    if case.ordering is Ordering.RELEVANCE:  # the window the API ranks (first page)
+        key, direction, limit = "sort_key", DESCENDING, search.RANKING_WINDOW + 1
+    else:
+        key, direction, limit = case.ordering.field, case.ordering.direction, case.limit + 1
+    cursor = personas.find(_page_query(case, after), PUBLIC_PROJECTION).sort(key, direction)
+    docs: list[Document] = await cursor.limit(limit).to_list(length=limit)
+    return docs
+
+
+def _page_ids(case: Case, docs: list[Document]) -> list[str]:
+    """The ids the API shows for these raw documents (ranking them for relevance)."""
+    if case.ordering is Ordering.RELEVANCE:
+        window = cast(list[dict[str, Any]], docs[: search.RANKING_WINDOW])
+        docs = [doc for _, doc in search.ranked(window, case.where.terms)]
+    return [str(d["_id"]) for d in docs[: case.limit]]
+
+
+async def _deep_position(personas: AsyncCollection[Document], case: Case) -> tuple[str | None, int]:
+    """``after`` of page ``case.deep`` (the previous page's last ordering key) and that
+    page's number, or of the last page if there are fewer pages."""
+    query, depth, key = case.where.to_query(), case.deep, case.ordering.field
+    if depth > 1 and case.ordering is not Ordering.RELEVANCE:
+        total = await personas.count_documents(query)
+        depth = min(depth, max(1, -(-total // case.limit)))
+    if depth <= 1 or case.ordering is Ordering.RELEVANCE:
+        return None, 1
+    cursor = personas.find(query, {key: 1}).sort(key, case.ordering.direction)
+    docs = await cursor.skip((depth - 1) * case.limit - 1).limit(1).to_list(length=1)
+    return str(docs[0][key]), depth
+
+
+async def _follow(client: Client, case: Case, depth: int) -> dict[str, str]:
+    """The query string of page ``depth``, found by following ``next_cursor`` from page 1."""
+    params = dict(case.params)
+    for _ in range(depth - 1):
+        cursor = (await client.get(case.path, params)).json().get("next_cursor")
+        if not cursor:
+            break
+        params["cursor"] = cursor
+    return params
+
+
+async def prepare(
+    case: Case,
+    client: Client,
+    collections: Collections,
+    cursors: CursorCodec,
+    ids: list[uuid.UUID],
+    calls: int,
+    rng: random.Random,
+) -> Prepared:
+    personas = collections.personas
+    if case.kind == "get":
+        picks = rng.choices(ids, k=calls)
+        return Prepared(
+            http=lambda i: client.get(case.path.format(id=picks[i]), case.params),
+            raw=lambda i: personas.find_one({"_id": picks[i]}, PUBLIC_PROJECTION),
+            http_ids=lambda body: [body["id"]],
+            raw_ids=lambda doc: [str(doc["_id"])],
+            label=case.name,
+        )
+    if case.kind == "stats":
+        return Prepared(
+            http=lambda i: client.get(case.path, case.params),
+            raw=lambda i: collections.stats.find_one({"_id": STATS_ID}),
+            http_ids=lambda body: [str(body["total"])],
+            raw_ids=lambda doc: [str((doc or {}).get("total", 0))],
+            label=case.name,
+        )
+    # A page. For a deep one, following next_cursor page by page would cost ``deep`` O(N)
+    # requests on SecantusDB, so the cursor of that page is signed here the way the API
+    # signs it (same secret, same query fingerprint); if the API refuses it, it is followed.
+    params = dict(case.params)
+    after, depth = await _deep_position(personas, case)
+    if after is not None:
+        params["cursor"] = cursors.encode(after, fingerprint(case.where, case.ordering))
+        probe = await client.get(case.path, params)
+        if probe.status == 400:
+            print(f"{case.name}: the API refused a signed cursor; following next_cursor")
+            params = await _follow(client, case, depth)
+    label = case.name if depth == case.deep or not case.deep else f"{case.name} (at {depth})"
+    return Prepared(
+        http=lambda i: client.get(case.path, params),
+        raw=lambda i: _raw_page(personas, case, after),
+        http_ids=lambda body: [item["id"] for item in body["items"]],
+        raw_ids=lambda docs: _page_ids(case, docs),
+        label=label,
+    )
+
+
+async def _time(run: Prepared, budget: Budget) -> Timing:
+    """Warm up (the first pair also checks both sides return the same ids), then time."""
+    started = time.perf_counter()
+    first = await run.http(0)
+    mismatch = first.is_success and run.http_ids(first.json()) != run.raw_ids(await run.raw(0))
+    i = 1
+    while i < budget.warmup_calls and time.perf_counter() - started < budget.warmup_seconds:
+        await run.http(i)
+        await run.raw(i)
+        i += 1
+    http_s: list[float] = []
+    raw_s: list[float] = []
+    failures = 0
+    started = time.perf_counter()
+    while len(http_s) < budget.calls and (
+        len(http_s) < budget.min_calls or time.perf_counter() - started < budget.seconds
+    ):
+        i += 1
+        before = time.perf_counter()
+        response = await run.http(i)
+        between = time.perf_counter()
+        await run.raw(i)
+        http_s.append(between - before)
+        raw_s.append(time.perf_counter() - between)
+        failures += not response.is_success
+    return Timing(run.label, len(http_s), *_pct(http_s), *_pct(raw_s), failures, mismatch)
+
+
+async def measure(
+    base_url: str, settings: Settings, ids: list[uuid.UUID], budget: Budget
+) -> list[Timing]:
+    mongo = connect(settings)
+    collections = Collections.of(mongo[settings.mongodb_database])
+    cursors = CursorCodec(settings.cursor_secret.get_secret_value().encode())
+    rng = random.Random(len(ids))
+    calls = budget.warmup_calls + budget.calls + 2
+    results = []
+    stdlib = StdlibClient(base_url)
+    try:
+        async with httpx.AsyncClient(base_url=base_url, headers=headers(), timeout=60) as client:
+            clients: dict[str, Client] = {"httpx": HttpxClient(client), "stdlib": stdlib}
+            for case in CASES:
+                run = await prepare(
+                    case, clients[case.client], collections, cursors, ids, calls, rng
+                )
+                results.append(await _time(run, budget))
+    finally:
+        stdlib.close()
+        await mongo.close()
+    return results
+
+
+# --- Load: GET /v1/persona/{id} ---------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    tool: str
+    seconds: float
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+WRK_SCRIPT = """\
+local paths = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1])
+end
+"""
+
+
+def _wrk_ms(text: str, label: str) -> float:
+    match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\b", text, re.MULTILINE)
+    if not match:
+        return float("nan")
+    return float(match[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
+
+
+def wrk_load(wrk: str, base_url: str, ids: list[uuid.UUID], seconds: int) -> Load:
+    with tempfile.TemporaryDirectory(prefix="persona-bench-wrk-") as tmp:
+        script = Path(tmp) / "ids.lua"
+        script.write_text(WRK_SCRIPT % ", ".join(f'"{LOAD_PATH.format(id=i)}"' for i in ids))
+        command = [wrk, f"-t{LOAD_THREADS}", f"-c{LOAD_CONNECTIONS}", f"-d{seconds}s"]
+        command += ["--latency", "-s", str(script)]
+        for name, value in headers().items():
+            command += ["-H", f"{name}: {value}"]
+        out = subprocess.run(
+            [*command, base_url], capture_output=True, text=True, check=False
+        ).stdout
+    done = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)\b", out)
+    if not done:
+        print(f"could not parse wrk's output:\n{out}")
+        return Load("wrk", float(seconds), 0, 0, float("nan"), float("nan"))
+    elapsed = float(done[2]) * {"ms": 0.001, "s": 1.0, "m": 60.0}[done[3]]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = (int(non_2xx[1]) if non_2xx else 0) + (
+        sum(int(x) for x in sockets.groups()) if sockets else 0
+    )
+    return Load("wrk", elapsed, int(done[1]), errors, _wrk_ms(out, "50%"), _wrk_ms(out, "99%"))
+
+
+async def httpx_load(base_url: str, ids: list[uuid.UUID], seconds: int) -> Load:
+    limits = httpx.Limits(
+        max_connections=LOAD_CONNECTIONS, max_keepalive_connections=LOAD_CONNECTIONS
+    )
+    latencies: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers(), limits=limits, timeout=10
+    ) as client:
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def connection(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                try:
+                    response = await client.get(LOAD_PATH.format(id=ids[i % len(ids)]))
+                    errors += not response.is_success
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append(time.perf_counter() - sent)
+                i += LOAD_CONNECTIONS
+
+        await asyncio.gather(*(connection(k) for k in range(LOAD_CONNECTIONS)))
+        elapsed = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return Load("httpx", elapsed, len(latencies), errors, cuts[49] * 1000, cuts[98] * 1000)
+
+
+async def load(base_url: str, ids: list[uuid.UUID], seconds: int, use_wrk: bool) -> Load:
+    picks = random.Random(0).sample(ids, min(LOAD_IDS, len(ids)))
+    wrk = shutil.which("wrk") if use_wrk else None
+    if wrk:
+        return await asyncio.to_thread(wrk_load, wrk, base_url, picks, seconds)
+    if use_wrk:
+        print("wrk is not on PATH (install it with `apt-get install wrk`); using httpx instead")
+    return await httpx_load(base_url, picks, seconds)
+
+
+# --- One size, and the report -----------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    n: int
+    timings: list[Timing]
+    load: Load
+    rss_after_latency: float
+    rss_after_load: float
+
+
+async def run_size(stack: Stack, n: int, budget: Budget, load_seconds: int, use_wrk: bool) -> Run:
+    settings = await fresh_settings(stack)
+    ids = await seed(settings, n)
+    api, base_url = start_api(settings)
+    try:
+        timings = await measure(base_url, settings, ids, budget)
+        rss_latency = rss_mib(api.pid)
+        under_load = await load(base_url, ids, load_seconds, use_wrk)
+        rss_load = rss_mib(api.pid)
+    finally:
+        stop(api)
+    mongo = connect(settings)
+    try:
+        await mongo.drop_database(settings.mongodb_database)
+    finally:
+        await mongo.close()
+    return Run(n, timings, under_load, rss_latency, rss_load)
+
+
+def report(runs: list[Run], budget: Budget) -> None:
+    for run in runs:
+        print(
+            f"\nN = {run.n:,} personas: sequential calls per case, up to {budget.calls} "
+            f"or {budget.seconds:.0f} s (at least {budget.min_calls}); times in ms"
+        )
+        print(
+            f"{'endpoint':<26} {'calls':>5} {'HTTP p50':>9} {'HTTP p95':>9} {'raw p50':>8} "
+            f"{'raw p95':>8} {'added p50':>10}"
+        )
+        for t in run.timings:
+            note = f"  ({t.failures} non-2xx)" if t.failures else ""
+            note += "  (HTTP and raw ids differ)" if t.mismatch else ""
+            print(
+                f"{t.case:<26} {t.calls:>5} {t.http_p50:>9.2f} {t.http_p95:>9.2f} "
+                f"{t.raw_p50:>8.2f} {t.raw_p95:>8.2f} {t.added_p50:>10.2f}{note}"
+            )
+        print("  (target: added p50 <= 1.5 ms)")
+        print(
+            f"API RSS: {run.rss_after_latency:.0f} MiB after the latency cases, "
+            f"{run.rss_after_load:.0f} MiB after the load test (target <= 256 MiB)"
+        )
+    if len(runs) > 1:
+        small, large = runs[0], runs[-1]
+        row = next(k for k, case in enumerate(CASES) if case.kind == "stats")
+        s, b = small.timings[row], large.timings[row]
+        print(
+            f"\nstats p95 at N={large.n:,} / N={small.n:,}: HTTP {b.http_p95 / s.http_p95:.2f}, "
+            f"raw {b.raw_p95 / s.raw_p95:.2f}  (target <= 1.2)"
+        )
+    print(
+        f"\nGET {LOAD_PATH} under load: {LOAD_CONNECTIONS} connections, "
+        f"{min(LOAD_IDS, min(r.n for r in runs))} rotating ids"
+    )
+    print(
+        f"{'N':>7} {'tool':>6} {'seconds':>8} {'requests':>9} {'req/s':>8} {'errors':>7} "
+        f"{'p50 ms':>7} {'p99 ms':>7}"
+    )
+    for run in runs:
+        ld = run.load
+        print(
+            f"{run.n:>7,} {ld.tool:>6} {ld.seconds:>8.1f} {ld.requests:>9} {ld.rate:>8.0f} "
+            f"{ld.errors:>7} {ld.p50_ms:>7.2f} {ld.p99_ms:>7.2f}"
+        )
+    if any(run.load.tool == "httpx" for run in runs):
+        print("  (httpx: the Python client shares the CPU and limits the rate; wrk does not)")
+    print("  (errors: non-2xx responses plus socket errors and timeouts)")
+
+
+async def main(
+    quick: bool, wrk_seconds: int | None, case_seconds: float | None, use_wrk: bool
+) -> None:
+    sizes = (1_000, 5_000) if quick else (1_000, 20_000)
+    budget = Budget(
+        calls=100 if quick else 300,
+        seconds=case_seconds if case_seconds is not None else (6 if quick else 15),
+        min_calls=6 if quick else 8,
+    )
+    seconds = wrk_seconds if wrk_seconds is not None else (10 if quick else 30)
+    logger.remove()  # this process's own INFO lines (topic creation) are not figures
+    logger.add(sys.stderr, level="WARNING")
+    with embedded_stack() as stack:
+        runs = [await run_size(stack, n, budget, seconds, use_wrk) for n in sizes]
+    report(runs, budget)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about three minutes)")
+    parser.add_argument(
+        "--wrk-seconds",
+        type=int,
+        default=None,
+        help="duration of the load test (default 30; 10 with --quick)",
+    )
+    parser.add_argument(
+        "--case-seconds",
+        type=float,
+        default=None,
+        help="time budget of one case's timed calls (default 15; 6 with --quick)",
+    )
+    parser.add_argument(
+        "--no-wrk", action="store_true", help="use the httpx load loop even if wrk is on PATH"
+    )
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    asyncio.run(main(args.quick, args.wrk_seconds, args.case_seconds, not args.no_wrk))
