@@ -62,13 +62,17 @@ from rich.progress import (
 )
 from tests.support.processes import PERSONA, stop, worker_env
 
-from bench.pipeline import PER_REQUEST, Stack, embedded_stack, fresh_settings, rss_mib
+from bench.pipeline import (
+    PER_REQUEST,
+    Stack,
+    embedded_stack,
+    fresh_settings,
+    offline_persona,
+    rss_mib,
+)
 from persona_pipeline.api.cursor import CursorCodec, fingerprint
 from persona_pipeline.consumers.dedup import MinHasher, fingerprint_text
-from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.consumers.grounding import DemographicSampler
-from persona_pipeline.contracts import Persona, PersonaRequested, TokenUsage
+from persona_pipeline.contracts import Persona, PersonaRequested
 from persona_pipeline.core import search
 from persona_pipeline.core.documents import PUBLIC_PROJECTION, brief_key, to_document
 from persona_pipeline.core.mongo import Collections, Document, connect, ensure_indexes
@@ -160,21 +164,12 @@ def _build(
     requests: Sequence[tuple[PersonaRequested, datetime]],
 ) -> tuple[list[Persona], list[dict[str, Any]]]:
     """Personas and their documents as the worker stores them (offline generator)."""
-    generator, sampler, hasher = OfflineGenerator(), DemographicSampler(), MinHasher()
+    hasher = MinHasher()
     personas, documents = [], []
     for request, created in requests:
         for ordinal in range(request.count):
-            skeleton = sampler.sample(request.constraints, request.effective_seed, ordinal)
-            task = GenerationTask(request.brief, skeleton, ordinal, request.effective_seed)
-            persona = Persona.assemble(
-                request_id=request.request_id,
-                ordinal=ordinal,
-                skeleton=skeleton,
-                draft=generator.draft(task),
-                generator=generator.name,
-                model=generator.model,
-                usage=TokenUsage(),
-                created_at=created + timedelta(milliseconds=7 * ordinal),
+            persona = offline_persona(
+                request, ordinal, created + timedelta(milliseconds=7 * ordinal)
             )
             signature = hasher.signature(
                 fingerprint_text(

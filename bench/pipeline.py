@@ -15,6 +15,7 @@ as a separate `persona worker` process, the fake server in this process.
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -226,23 +227,33 @@ async def raw_loop(stack: Stack, personas: int) -> dict[str, float]:
     return {"personas": personas, "seconds": elapsed, "rate": personas / elapsed}
 
 
+@functools.cache
+def _offline() -> tuple[DemographicSampler, OfflineGenerator]:
+    return DemographicSampler(), OfflineGenerator()
+
+
+def offline_persona(request: PersonaRequested, ordinal: int, created_at: datetime) -> Persona:
+    """A persona exactly as the worker's offline path would build it (no I/O)."""
+    sampler, generator = _offline()
+    skeleton = sampler.sample(request.constraints, request.effective_seed, ordinal)
+    task = GenerationTask(request.brief, skeleton, ordinal, request.effective_seed)
+    return Persona.assemble(
+        request_id=request.request_id,
+        ordinal=ordinal,
+        skeleton=skeleton,
+        draft=generator.draft(task),
+        generator=generator.name,
+        model=generator.model,
+        usage=TokenUsage(),
+        created_at=created_at,
+    )
+
+
 def _documents(request: PersonaRequested) -> list[tuple[dict[str, object], bytes]]:
     """The stored documents and ``persona.created`` payloads of a request, precomputed."""
-    generator, sampler = OfflineGenerator(), DemographicSampler()
     pairs = []
     for ordinal in range(request.count):
-        skeleton = sampler.sample(request.constraints, request.effective_seed, ordinal)
-        task = GenerationTask(request.brief, skeleton, ordinal, request.effective_seed)
-        persona = Persona.assemble(
-            request_id=request.request_id,
-            ordinal=ordinal,
-            skeleton=skeleton,
-            draft=generator.draft(task),
-            generator="offline",
-            model="offline-v1",
-            usage=TokenUsage(),
-            created_at=datetime.now(UTC),
-        )
+        persona = offline_persona(request, ordinal, datetime.now(UTC))
         event = PersonaCreated.for_persona(persona).model_dump_json().encode()
         pairs.append((to_document(persona), event))
     return pairs

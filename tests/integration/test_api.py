@@ -18,9 +18,9 @@ from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
 from persona_pipeline.devstack.servers import free_port, start_mongodb
 from tests.conftest import derive
+from tests.support.factories import make_persona
 from tests.support.kafka import collect
 from tests.support.serve import serve
-from tests.unit.factories import make_persona
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"

@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import json
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -46,6 +46,8 @@ from tests.support.fake_openai import (
     truncated,
 )
 
+pytestmark = pytest.mark.usefixtures("fresh_fake")
+
 MODEL = "gpt-test-mini"
 API_KEY = "test-key"
 SECRET_KEY = "sk-test-do-not-leak-0123456789abcdef"
@@ -71,20 +73,6 @@ TASK = GenerationTask(
 )
 
 MakeGenerator = Callable[..., OpenAIGenerator]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fake(fake: FakeOpenAI) -> Iterator[None]:
-    fake.reset()
-    fake.latency = 0.0
-    yield
-    assert fake.wait_idle(), "a request was still running on the fake after the test"
 
 
 @pytest.fixture

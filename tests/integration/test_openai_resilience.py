@@ -7,7 +7,7 @@ never upper bounds on how long something took.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from openai import AsyncOpenAI
@@ -28,6 +28,8 @@ from tests.support.fake_openai import (
     refusal,
     status,
 )
+
+pytestmark = pytest.mark.usefixtures("fresh_fake")
 
 MODEL = "gpt-test-mini"
 SKELETON = Skeleton(
@@ -69,20 +71,6 @@ class Attempts:
 
 
 MakeResilient = Callable[..., ResilientGenerator]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fake(fake: FakeOpenAI) -> Iterator[None]:
-    fake.reset()
-    fake.latency = 0.0
-    yield
-    assert fake.wait_idle(), "a request was still running on the fake after the test"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from persona_pipeline.cli.contracts import render_contracts
 from persona_pipeline.contracts import Constraints, PersonaCreated, PersonaFailed, PersonaRequested
 from persona_pipeline.contracts.persona import persona_id
-from tests.unit.factories import make_persona
+from tests.support.factories import make_persona
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

@@ -2,10 +2,7 @@
 
 import hashlib
 import json
-import os
 import random
-import subprocess
-import sys
 
 import pytest
 
@@ -18,6 +15,7 @@ from persona_pipeline.consumers.dedup import (
     lsh_bands,
     similarity,
 )
+from tests.support.determinism import outputs_under_hash_seeds
 
 BIO_NURSE = (
     "Ana has worked night shifts on the cardiology ward of a public hospital for eleven "
@@ -141,16 +139,7 @@ def test_signature_is_the_same_in_another_process(hasher: MinHasher) -> None:
         f"text = fingerprint_text(*{PERSONAS['nurse']!r})\n"
         "print(json.dumps([MinHasher().signature(text), MinHasher(16, 2, 7).signature(text)]))\n"
     )
-    outputs = {
-        subprocess.run(
-            [sys.executable, "-c", script],
-            env={**os.environ, "PYTHONHASHSEED": hash_seed},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for hash_seed in ("1", "2")
-    }
+    outputs = outputs_under_hash_seeds(script)
     assert len(outputs) == 1
     here = [
         hasher.signature(fingerprint("nurse")),

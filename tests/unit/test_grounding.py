@@ -1,9 +1,6 @@
 """The grounding sampler: determinism, constraints, and that it follows its table."""
 
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Mapping
 
@@ -19,6 +16,7 @@ from persona_pipeline.consumers.demographics import (
 )
 from persona_pipeline.consumers.grounding import DemographicSampler
 from persona_pipeline.contracts import BigFive, Constraints, Location, Skeleton
+from tests.support.determinism import outputs_under_hash_seeds
 
 SAMPLES = 2000
 SEED = 20240601
@@ -80,16 +78,7 @@ def test_sampling_does_not_depend_on_the_process_hash_seed() -> None:
         "s = DemographicSampler();"
         "print([s.sample(Constraints(), 99, i).model_dump_json() for i in range(5)])"
     )
-    outputs = {
-        subprocess.run(
-            [sys.executable, "-c", script],
-            env={**os.environ, "PYTHONHASHSEED": hash_seed},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for hash_seed in ("1", "2")
-    }
+    outputs = outputs_under_hash_seeds(script)
     assert len(outputs) == 1
 
 

@@ -11,7 +11,7 @@ from persona_pipeline.core.persona_store import PersonaFilter
 from persona_pipeline.core.request_store import final_state
 from persona_pipeline.core.stats_store import age_bucket
 from persona_pipeline.core.text import fold, terms
-from tests.unit.factories import make_persona
+from tests.support.factories import make_persona
 
 
 def test_cursor_round_trips_and_rejects_tampering() -> None:

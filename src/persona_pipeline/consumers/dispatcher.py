@@ -33,10 +33,6 @@ class Dispatcher:
         self._consumer: AIOKafkaConsumer | None = None
         self._closing = asyncio.Event()
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     async def submit(self, message: KafkaMessage) -> None:
         """Start processing ``message``; waits only while ``max_in_flight`` requests run."""
         if self._closing.is_set():

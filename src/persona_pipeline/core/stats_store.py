@@ -121,18 +121,14 @@ class StatsStore:
 
         Run it when the counters are in doubt, e.g. after a crash between settling a
         request and counting it; it agrees with the incremental figures otherwise."""
-        inc: Counter[str] = Counter()
-        totals: dict[str, float] = {}
-        near_duplicates = 0
+        totals: dict[str, float] = {"near_duplicates": 0, "failed_ordinals": 0}
         async for doc in self._personas.find({}, {"minhash": 0, "search_terms": 0}):
-            near_duplicates += int(str(doc.get("near_duplicates", 0)))
+            totals["near_duplicates"] += int(str(doc.get("near_duplicates", 0)))
             for key, value in increments([from_document(doc)]).items():
                 totals[key] = totals.get(key, 0) + value
-        failed = 0
         async for request in self._requests.find({}, {"failed": 1}):
-            failed += int(str(request.get("failed", 0)))
-        inc.update({"near_duplicates": near_duplicates, "failed_ordinals": failed})
-        document = _nest({**totals, **inc})
+            totals["failed_ordinals"] += int(str(request.get("failed", 0)))
+        document = _nest(totals)
         await self._stats.replace_one({"_id": STATS_ID}, document, upsert=True)
         return await self.snapshot()
 
