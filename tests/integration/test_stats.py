@@ -25,7 +25,7 @@ async def test_incremental_stats_survive_redelivery_and_match_a_rebuild(
     settings: Settings,
 ) -> None:
     requests = [
-        PersonaRequested(brief="stats drill", count=4),
+        PersonaRequested(brief="stats drill", count=4, constraints={"country": "BR"}),
         PersonaRequested(brief="stats drill two", count=3, constraints={"country": "JP"}),
     ]
     async with serve(create_worker(settings).app):
