@@ -39,8 +39,9 @@ from persona_pipeline.api.middleware import (
 from persona_pipeline.api.problems import install_problem_handlers
 from persona_pipeline.api.routes import admin, personas, requests, service
 from persona_pipeline.core.api_keys import InsecureConfigurationError, KeyRing, Role
+from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.kafka import make_broker
-from persona_pipeline.core.metrics import HttpMetrics
+from persona_pipeline.core.metrics import HttpMetrics, ProcessMetrics
 from persona_pipeline.core.mongo import Collections, connect, ensure_indexes
 from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.request_store import RequestStore
@@ -114,6 +115,7 @@ def _build_services(settings: Settings, registry: CollectorRegistry, keys: KeyRi
     mongo = connect(settings)
     collections = Collections.of(mongo[settings.mongodb_database])
     broker = make_broker(settings, client_id="persona-api")
+    process_metrics = ProcessMetrics.create(registry)
     return Services(
         settings=settings,
         mongo=mongo,
@@ -126,6 +128,8 @@ def _build_services(settings: Settings, registry: CollectorRegistry, keys: KeyRi
         http_metrics=HttpMetrics.create(registry),
         keys=keys,
         write_limiter=TokenBuckets(settings.write_rate_per_minute, settings.write_burst),
+        dependencies=DependencyProbe(mongo, broker, process_metrics.dependency_up),
+        registry=registry,
     )
 
 
@@ -172,7 +176,6 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=dependencies,
     )
     app.state.services = services
-    app.state.registry = registry
     install_problem_handlers(app)
     for module in (service, personas, requests, admin):
         app.include_router(module.router)

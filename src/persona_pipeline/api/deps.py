@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from loguru import logger
+from prometheus_client import CollectorRegistry
 from pydantic import AliasChoices, BaseModel
 from pymongo import AsyncMongoClient
 from starlette.exceptions import HTTPException
@@ -30,6 +31,7 @@ from starlette.exceptions import HTTPException
 from persona_pipeline.api.cursor import CursorCodec
 from persona_pipeline.api.limits import TokenBuckets, retry_after
 from persona_pipeline.core.api_keys import OPEN, PUBLIC, KeyRing, Principal, Role
+from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.metrics import HttpMetrics
 from persona_pipeline.core.mongo import Document
 from persona_pipeline.core.persona_store import PersonaStore
@@ -54,6 +56,8 @@ class Services:
     http_metrics: HttpMetrics
     keys: KeyRing
     write_limiter: TokenBuckets
+    dependencies: DependencyProbe
+    registry: CollectorRegistry
 
 
 async def get_services(request: Request) -> Services:

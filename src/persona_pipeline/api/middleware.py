@@ -13,7 +13,6 @@ every request and the latter costs a task and a queue per request.
 
 import re
 import time
-import uuid
 from collections.abc import Collection
 from http import HTTPStatus
 
@@ -25,10 +24,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from persona_pipeline.api.problems import PROBLEM_JSON, Problem
+from persona_pipeline.core import correlation
 from persona_pipeline.core.metrics import HttpMetrics
 
-CORRELATION_HEADER = b"x-correlation-id"
-MAX_CORRELATION_ID_CHARS = 64
+CORRELATION_HEADER = correlation.HEADER.encode()
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -37,10 +36,8 @@ def _correlation_id(scope: Scope) -> str:
     headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
     for name, value in headers:
         if name == CORRELATION_HEADER:
-            text = value.decode("latin-1")[:MAX_CORRELATION_ID_CHARS]
-            if text.isprintable() and text:
-                return text
-    return uuid.uuid4().hex
+            return correlation.sanitize(value.decode("latin-1")) or correlation.new_id()
+    return correlation.new_id()
 
 
 class ObservabilityMiddleware:
@@ -67,7 +64,8 @@ class ObservabilityMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with correlation.correlated(correlation_id):
+                await self.app(scope, receive, send_with_id)
         finally:
             self._observe(scope, status, time.perf_counter() - started, correlation_id)
 

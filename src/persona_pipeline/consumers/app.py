@@ -7,17 +7,18 @@ handler and the service receive what they need.
 from dataclasses import dataclass
 
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
-from faststream.asgi.types import ASGIApp, Scope
+from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from loguru import logger
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 
 from persona_pipeline import __version__
+from persona_pipeline.consumers import endpoints
 from persona_pipeline.consumers.dispatcher import Dispatcher
 from persona_pipeline.consumers.emitter import DeadLetters, KafkaEventSink
 from persona_pipeline.consumers.generators.base import PersonaGenerator
@@ -28,8 +29,9 @@ from persona_pipeline.consumers.resilience import AttemptHook, build_resilient_g
 from persona_pipeline.consumers.service import DedupPolicy, GenerationService
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, TokenUsage
 from persona_pipeline.contracts.topics import CONSUMER_GROUP
+from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.kafka import ensure_topics, make_broker
-from persona_pipeline.core.metrics import PipelineMetrics
+from persona_pipeline.core.metrics import PipelineMetrics, ProcessMetrics
 from persona_pipeline.core.mongo import Collections, Document, connect, ensure_indexes
 from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.pricing import PriceTable
@@ -41,13 +43,6 @@ from persona_pipeline.core.stats_store import StatsStore
 async def _raw_body(message: StreamMessage[object]) -> bytes:
     """Hand the handler the undecoded bytes, so invalid JSON reaches the DLQ intact."""
     return message.body
-
-
-@get
-async def _liveness(scope: Scope) -> AsgiResponse:
-    return AsgiResponse(
-        b'{"status":"ok"}', status_code=200, headers={"content-type": "application/json"}
-    )
 
 
 def _attempt_metrics(metrics: PipelineMetrics, generator: str, model: str) -> AttemptHook:
@@ -77,6 +72,7 @@ class Worker:
 def create_worker(settings: Settings, generator: PersonaGenerator | None = None) -> Worker:
     registry = CollectorRegistry()
     metrics = PipelineMetrics.create(registry)
+    process_metrics = ProcessMetrics.create(registry)
     broker = make_broker(
         settings,
         client_id="persona-worker",
@@ -124,7 +120,7 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
     handler = RequestHandler(service, DeadLetters(dead_letter, topics.requests, metrics), metrics)
     dispatcher = Dispatcher(handler, max_in_flight=settings.max_requests_in_flight)
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         topics.requests,
         group_id=CONSUMER_GROUP,
         ack_policy=AckPolicy.MANUAL,
@@ -137,6 +133,8 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
         title="persona.requests",
         description="Generates the requested personas, stores them, publishes persona.created.",
     )
+
+    @subscriber
     async def on_request(body: bytes, message: KafkaMessage) -> None:
         await dispatcher.submit(message)
 
@@ -159,10 +157,15 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
         await generator.aclose()
         await mongo.close()
 
+    probe = DependencyProbe(mongo, broker, process_metrics.dependency_up)
+
+    async def refresh_lag() -> None:
+        await endpoints.observe_lag(subscriber, metrics.consumer_lag)
+
     routes: list[tuple[str, ASGIApp]] = [
-        ("/health", _liveness),
-        ("/ready", make_ping_asgi(broker, timeout=2.0)),
-        ("/metrics", make_asgi_app(registry)),
+        ("/health", endpoints.liveness),
+        ("/ready", endpoints.readiness(probe)),
+        ("/metrics", endpoints.metrics(registry, probe, refresh_lag)),
     ]
     app = AsgiFastStream(
         broker,

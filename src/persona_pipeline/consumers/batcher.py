@@ -8,6 +8,7 @@ the embedded server) and keeps storage from becoming the bottleneck.
 """
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from persona_pipeline.core.persona_store import PersonaStore
@@ -16,8 +17,15 @@ Pending = tuple[dict[str, Any], "asyncio.Future[bool]"]
 
 
 class InsertBatcher:
-    def __init__(self, store: PersonaStore, max_batch: int = 64, linger_s: float = 0.005) -> None:
+    def __init__(
+        self,
+        store: PersonaStore,
+        max_batch: int = 64,
+        linger_s: float = 0.005,
+        on_batch: Callable[[int], object] = lambda size: None,
+    ) -> None:
         self._store = store
+        self._on_batch = on_batch
         self._max_batch = max_batch
         self._linger_s = linger_s
         self._pending: list[Pending] = []
@@ -41,6 +49,7 @@ class InsertBatcher:
             self._timer = None
         batch, self._pending = self._pending, []
         if batch:
+            self._on_batch(len(batch))
             task = asyncio.get_running_loop().create_task(self._write(batch))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Protocol
 
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed
+from persona_pipeline.core import correlation
 from persona_pipeline.core.kafka import Publisher, publish_event
 from persona_pipeline.core.metrics import PipelineMetrics
 
@@ -58,6 +59,7 @@ class DeadLetters:
             body,
             key=key,
             headers={
+                **correlation.headers(),
                 "x-dlq-error": error[:MAX_ERROR_HEADER_CHARS],
                 "x-dlq-failed-at": failed_at.isoformat(),
                 "x-dlq-source-topic": self._source,

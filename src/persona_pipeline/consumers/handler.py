@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from persona_pipeline.consumers.emitter import DeadLetters
 from persona_pipeline.consumers.service import GenerationService, now_ms
 from persona_pipeline.contracts import PersonaRequested
+from persona_pipeline.core import correlation
 from persona_pipeline.core.metrics import PipelineMetrics
 
 MAX_BACKOFF_S = 30.0
@@ -33,14 +34,22 @@ class RequestHandler:
     base_backoff_s: float = 0.5
 
     async def __call__(self, message: KafkaMessage) -> None:
+        """Settle one request, logging and publishing under the producer's correlation id
+        (the request id when the producer sent none)."""
+        sent_id = correlation.from_headers(message.headers)
         try:
             request = PersonaRequested.model_validate_json(message.body)
         except ValidationError as exc:
             reason = _summary(exc)
-            await self._until_done(lambda: self._dead_letter(message, reason))
+            with correlation.correlated(sent_id or correlation.new_id()):
+                await self._until_done(lambda: self._dead_letter(message, reason))
             self.metrics.requests_consumed.labels("dead_lettered").inc()
             return
-        with logger.contextualize(request_id=str(request.request_id)):
+        request_id = str(request.request_id)
+        with (
+            correlation.correlated(sent_id or request_id),
+            logger.contextualize(request_id=request_id),
+        ):
             state = await self._until_done(lambda: self.service.process(request))
         self.metrics.requests_consumed.labels(state.value).inc()
 

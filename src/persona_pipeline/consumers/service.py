@@ -99,7 +99,7 @@ class GenerationService:
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._storing = asyncio.Semaphore(self.concurrency)
-        self.inserts = InsertBatcher(self.personas)
+        self.inserts = InsertBatcher(self.personas, on_batch=self.metrics.insert_batch_size.observe)
         if not self.prices.knows(self.generator.model):
             logger.warning(
                 "no price for model {}; costs will read 0 (set PRICE_TABLE)", self.generator.model

@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from loguru import logger
 from pydantic import BaseModel
 
+from persona_pipeline.core import correlation
 from persona_pipeline.core.settings import Settings
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -69,9 +70,11 @@ class Publisher(Protocol):
 async def publish_event(
     publisher: Publisher, event: BaseModel, key: str, headers: dict[str, str] | None = None
 ) -> None:
-    """Publish a contract event as JSON and wait for the broker's acknowledgement."""
+    """Publish a contract event as JSON and wait for the broker's acknowledgement.
+
+    The current correlation id, if any, travels along unless ``headers`` name one."""
     await publisher.publish(
         event.model_dump_json().encode(),
         key=key.encode(),
-        headers={**JSON_HEADERS, **(headers or {})},
+        headers={**JSON_HEADERS, **correlation.headers(), **(headers or {})},
     )

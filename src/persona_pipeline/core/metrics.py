@@ -1,15 +1,78 @@
 """Prometheus metrics, created per process on an explicit registry.
 
 An explicit registry (rather than prometheus-client's global one) lets tests run
-an API and a worker in one process without name clashes.
+an API and a worker in one process without name clashes. Names follow Prometheus
+conventions (base units, ``_total`` counters); labels are bounded sets (route
+templates, outcomes, models, partitions), never ids. docs/OPERATIONS.md and the
+alert rules under deploy/prometheus/ depend on these names.
 """
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 LLM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+# cgroup v2, then v1: where a container runtime states the memory limit.
+CGROUP_MEMORY_LIMIT_FILES = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+# cgroup v1 reports "no limit" as a huge number rather than "max".
+UNLIMITED_BYTES = 1 << 60
+
+
+def memory_limit_bytes(files: Iterable[Path] = CGROUP_MEMORY_LIMIT_FILES) -> int | None:
+    """The container's memory limit, or ``None`` when there is none (or no cgroup)."""
+    for file in files:
+        try:
+            text = file.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < UNLIMITED_BYTES:
+            return int(text)
+        return None
+    return None
+
+
+class MemoryLimitCollector(Collector):
+    """``persona_memory_limit_bytes``, absent when unlimited, so that "RSS over 90 % of
+    the limit" can be alerted on without cAdvisor or kube-state-metrics."""
+
+    def __init__(self, files: Iterable[Path] = CGROUP_MEMORY_LIMIT_FILES) -> None:
+        self._files = tuple(files)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        limit = memory_limit_bytes(self._files)
+        if limit is not None:
+            yield GaugeMetricFamily(
+                "persona_memory_limit_bytes", "The container's memory limit.", value=limit
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMetrics:
+    """What every process exports: its resources and whether its dependencies answer."""
+
+    dependency_up: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> "ProcessMetrics":
+        ProcessCollector(registry=registry)
+        registry.register(MemoryLimitCollector())
+        return cls(
+            dependency_up=Gauge(
+                "persona_dependency_up",
+                "1 when the dependency answered its last check (each scrape and /ready).",
+                ["dependency"],
+                registry=registry,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +89,8 @@ class PipelineMetrics:
     near_duplicates: Counter
     in_flight: Gauge
     requests_in_flight: Gauge
+    insert_batch_size: Histogram
+    consumer_lag: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "PipelineMetrics":
@@ -37,7 +102,7 @@ class PipelineMetrics:
                 registry=registry,
             ),
             personas_stored=Counter(
-                "personas_stored_total", "Personas newly written to MongoDB.", registry=registry
+                "persona_stored_total", "Personas newly written to MongoDB.", registry=registry
             ),
             events_published=Counter(
                 "persona_events_published_total",
@@ -93,6 +158,18 @@ class PipelineMetrics:
             requests_in_flight=Gauge(
                 "persona_requests_in_flight",
                 "Requests being processed right now.",
+                registry=registry,
+            ),
+            insert_batch_size=Histogram(
+                "persona_insert_batch_size",
+                "Personas written per MongoDB insert (group commit).",
+                buckets=BATCH_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "persona_consumer_lag_messages",
+                "Messages behind the high watermark, by this worker's fetch position.",
+                ["topic", "partition"],
                 registry=registry,
             ),
         )

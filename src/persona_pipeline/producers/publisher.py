@@ -3,6 +3,7 @@
 from faststream.kafka import KafkaBroker
 
 from persona_pipeline.contracts import PersonaRequested, Topics
+from persona_pipeline.core import correlation
 from persona_pipeline.core.kafka import Publisher, publish_event
 
 
@@ -24,5 +25,5 @@ class RequestPublisher:
         )
 
     async def publish(self, request: PersonaRequested, correlation_id: str | None = None) -> None:
-        headers = {"x-correlation-id": correlation_id} if correlation_id else None
+        headers = {correlation.HEADER: correlation_id} if correlation_id else None
         await publish_event(self._publisher, request, str(request.request_id), headers)
