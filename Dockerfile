@@ -6,6 +6,9 @@
 #   docker run --rm -p 8080:8080 -e CURSOR_SECRET=... persona-pipeline:local          # read API
 #   docker run --rm -e CURSOR_SECRET=... persona-pipeline:local worker                # generation worker
 #
+# Both processes serve /health, /ready and /metrics (the api on 8080, the worker on
+# 8081); the HEALTHCHECK probes whichever of the two this container runs.
+#
 # Stage 1 builds wheels of the project and of its runtime dependencies only (the
 # `embedded` and `test` extras are dev-only and never enter the image); stage 2
 # installs them offline from those wheels into a clean slim image without
@@ -14,7 +17,8 @@
 # src/persona_pipeline/core/settings.py); secrets are never baked into the image.
 
 # Pinned patch release of the base image; both stages share it so the wheels
-# match the runtime's interpreter. (A later hardening step may pin by digest.)
+# match the runtime's interpreter. For reproducible builds, pin the digest too:
+#   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:<digest> .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # ---------------------------------------------------------------------------
@@ -46,14 +50,18 @@ FROM ${PYTHON_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="persona-pipeline" \
       org.opencontainers.image.description="Event-driven persona generation: Kafka worker and FastAPI read API" \
+      org.opencontainers.image.source="https://github.com/persona-pipeline/persona-pipeline" \
       org.opencontainers.image.licenses="MIT"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONFAULTHANDLER=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ENVIRONMENT=production \
     API_HOST=0.0.0.0 \
+    API_PORT=8080 \
     WORKER_HOST=0.0.0.0 \
+    WORKER_PORT=8081 \
     LOG_FORMAT=json
 
 RUN groupadd --gid 1000 app \
@@ -71,15 +79,19 @@ WORKDIR /app
 
 USER 1000:1000
 
-EXPOSE 8080
+# 8080: the read API (`api`); 8081: the worker's health and metrics (`worker`).
+EXPOSE 8080 8081
 
-# Probes the read API (the default command). The worker serves no HTTP port
-# yet, so docker-compose.yml disables this healthcheck for the `worker`
-# service; override or disable it likewise when running `persona worker`.
-# Uses python's urllib because the slim image has no curl; any HTTP error or
-# connection failure makes urlopen raise and the probe exit non-zero.
+# `persona healthcheck` asks /health on API_PORT, then WORKER_PORT, on loopback and
+# exits 0 when one answers, so one HEALTHCHECK serves both commands (no curl needed).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('API_PORT', '8080'), timeout=4)"]
+    CMD ["persona", "healthcheck", "--timeout", "3"]
 
+# Exec form: `persona` is PID 1 and receives SIGTERM itself. Both commands handle it:
+# the api finishes open requests, the worker drains in-flight generations for up to
+# SHUTDOWN_GRACE_S and commits what finished. Give the container a stop timeout
+# above that (docker-compose.yml: stop_grace_period; Kubernetes:
+# terminationGracePeriodSeconds).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["persona"]
 CMD ["api"]

@@ -84,6 +84,30 @@ def worker() -> None:
 
 
 @app.command()
+def healthcheck(
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per probe.")] = 3.0,
+) -> None:
+    """Exit 0 when this container's API or worker answers /health (the image's HEALTHCHECK).
+
+    One image runs either process, so the probe asks both ports on loopback and
+    passes when one of them answers 200."""
+    import urllib.request
+
+    settings = _settings()
+    for port in (settings.api_port, settings.worker_port):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout):
+                raise typer.Exit(0)  # urlopen raises on any status but 2xx
+        except OSError:
+            continue
+    err.print(
+        f"unhealthy: nothing answers /health on 127.0.0.1:{settings.api_port} (API_PORT) "
+        f"or 127.0.0.1:{settings.worker_port} (WORKER_PORT)"
+    )
+    raise typer.Exit(1)
+
+
+@app.command()
 def dev() -> None:
     """Run the whole stack locally: Kafka, MongoDB (data in DEV_DATA_DIR), worker and API.
 
