@@ -43,6 +43,10 @@ def test_secrets_can_come_from_files(tmp_path: pytest.TempPathFactory) -> None:
     [
         ({"GENERATOR": "openai"}, "OPENAI_API_KEY"),
         ({"ENVIRONMENT": "production"}, "CURSOR_SECRET"),
+        ({"ENVIRONMENT": "production", "CURSOR_SECRET": ""}, "at least 32 characters"),
+        ({"ENVIRONMENT": "production", "CURSOR_SECRET": "short-secret"}, "at least 32"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_USERNAME"),
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "PLAINTEXT"),
         ({"API_PORT": "70000"}, "less than or equal"),
         ({"GENERATION_CONCURRENCY": "0"}, "greater than or equal"),
         ({"KAFKA_TOPIC_PREFIX": "bad prefix!"}, "pattern"),

@@ -18,8 +18,10 @@ from fastapi import Depends, FastAPI
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 from loguru import logger
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from persona_pipeline import __version__
 from persona_pipeline.api.cursor import CursorCodec
@@ -38,6 +40,7 @@ from persona_pipeline.api.middleware import (
 )
 from persona_pipeline.api.problems import install_problem_handlers
 from persona_pipeline.api.routes import admin, personas, requests, service
+from persona_pipeline.core import telemetry
 from persona_pipeline.core.api_keys import InsecureConfigurationError, KeyRing, Role
 from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.kafka import make_broker
@@ -99,22 +102,31 @@ def check_security(settings: Settings, keys: KeyRing) -> None:
 
 
 class _API(FastAPI):
-    """FastAPI whose outermost layers wrap Starlette's ``ServerErrorMiddleware``, so even
-    an unexpected 500 carries the security headers, the correlation id and its metric."""
+    """FastAPI whose outermost layers wrap the whole app, Starlette's
+    ``ServerErrorMiddleware`` included, so even an unexpected 500 carries the security
+    headers, the correlation id and its metric. Wrapping ``__call__`` rather than
+    ``build_middleware_stack`` leaves the latter as instrumentation expects it."""
 
     outermost: tuple[Callable[[ASGIApp], ASGIApp], ...] = ()  # outermost first
+    _wrapped: ASGIApp | None = None
 
-    def build_middleware_stack(self) -> ASGIApp:
-        app = super().build_middleware_stack()
-        for wrap in reversed(self.outermost):
-            app = wrap(app)
-        return app
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._wrapped is None:
+            app: ASGIApp = super().__call__
+            for wrap in reversed(self.outermost):
+                app = wrap(app)
+            self._wrapped = app
+        await self._wrapped(scope, receive, send)
 
 
-def _build_services(settings: Settings, registry: CollectorRegistry, keys: KeyRing) -> Services:
+def _build_services(
+    settings: Settings, registry: CollectorRegistry, keys: KeyRing, tracing: TracerProvider | None
+) -> Services:
     mongo = connect(settings)
     collections = Collections.of(mongo[settings.mongodb_database])
-    broker = make_broker(settings, client_id="persona-api")
+    broker = make_broker(
+        settings, client_id="persona-api", middlewares=telemetry.kafka_middlewares(tracing)
+    )
     process_metrics = ProcessMetrics.create(registry)
     return Services(
         settings=settings,
@@ -133,12 +145,16 @@ def _build_services(settings: Settings, registry: CollectorRegistry, keys: KeyRi
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API; raises ``InsecureConfigurationError`` for a configuration it refuses."""
+def create_app(settings: Settings, tracing: TracerProvider | None = None) -> FastAPI:
+    """The API; raises ``InsecureConfigurationError`` for a configuration it refuses.
+
+    ``tracing`` defaults to what ``OTEL_ENABLED`` asks for; the app shuts it down
+    (flushing its spans) when it stops."""
     keys = key_ring(settings)
     check_security(settings, keys)
     registry = CollectorRegistry()
-    services = _build_services(settings, registry, keys)
+    tracing = tracing or telemetry.tracer_provider(settings, "api")
+    services = _build_services(settings, registry, keys, tracing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -162,6 +178,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await services.broker.stop()
             await services.mongo.close()
+            if tracing is not None:
+                tracing.shutdown()
 
     # App-wide, so routes added later get them too: the read gate first (401 before 422).
     dependencies: list[DependsParam] = []
@@ -190,6 +208,10 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=CORS_EXPOSED_HEADERS,
             allow_credentials=False,  # keys travel in headers, not cookies
             max_age=600,
+        )
+    if tracing is not None:
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=tracing, excluded_urls=",".join(sorted(PUBLIC_PATHS - {"/"}))
         )
     docs = {p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p}
     app.outermost = (

@@ -83,7 +83,7 @@ class ObservabilityMiddleware:
             status=status,
             latency_ms=round(elapsed * 1000, 2),
             **({"api_key": api_key} if api_key else {}),
-        ).debug("{} {}", method, scope["path"])
+        ).info("{} {}", method, scope["path"])
 
 
 def _problem_body(status: int, detail: str, instance: str | None = None) -> bytes:

@@ -14,6 +14,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from loguru import logger
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 
@@ -29,6 +30,7 @@ from persona_pipeline.consumers.resilience import AttemptHook, build_resilient_g
 from persona_pipeline.consumers.service import DedupPolicy, GenerationService
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, TokenUsage
 from persona_pipeline.contracts.topics import CONSUMER_GROUP
+from persona_pipeline.core import telemetry
 from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.kafka import ensure_topics, make_broker
 from persona_pipeline.core.metrics import PipelineMetrics, ProcessMetrics
@@ -69,14 +71,23 @@ class Worker:
     registry: CollectorRegistry
 
 
-def create_worker(settings: Settings, generator: PersonaGenerator | None = None) -> Worker:
+def create_worker(
+    settings: Settings,
+    generator: PersonaGenerator | None = None,
+    tracing: TracerProvider | None = None,
+) -> Worker:
+    """The worker; ``generator`` and ``tracing`` default to what the settings ask for."""
+    tracing = tracing or telemetry.tracer_provider(settings, "worker")
     registry = CollectorRegistry()
     metrics = PipelineMetrics.create(registry)
     process_metrics = ProcessMetrics.create(registry)
     broker = make_broker(
         settings,
         client_id="persona-worker",
-        middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name="persona-worker")],
+        middlewares=[
+            KafkaPrometheusMiddleware(registry=registry, app_name="persona-worker"),
+            *telemetry.kafka_middlewares(tracing),
+        ],
     )
     mongo = connect(settings)
     collections = Collections.of(mongo[settings.mongodb_database])
@@ -156,6 +167,8 @@ def create_worker(settings: Settings, generator: PersonaGenerator | None = None)
     async def stop() -> None:
         await generator.aclose()
         await mongo.close()
+        if tracing is not None:
+            tracing.shutdown()
 
     probe = DependencyProbe(mongo, broker, process_metrics.dependency_up)
 

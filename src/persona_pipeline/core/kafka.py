@@ -5,11 +5,14 @@ storage comes from the database's unique index and deterministic ids, which
 works on every Kafka-compatible broker.
 """
 
+import ssl
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from loguru import logger
 from pydantic import BaseModel
 
@@ -19,10 +22,39 @@ from persona_pipeline.core.settings import Settings
 JSON_HEADERS = {"content-type": "application/json"}
 
 
+SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+
+
+def security(settings: Settings) -> BaseSecurity | None:
+    """TLS and SASL as the settings ask (``None``: plaintext, the embedded broker's way)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    tls = protocol in {"SSL", "SASL_SSL"}
+    context = _tls_context(settings) if tls else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    password = settings.kafka_sasl_password  # Settings require both for SASL
+    return SASL[settings.kafka_sasl_mechanism](
+        settings.kafka_sasl_username or "",
+        password.get_secret_value() if password else "",
+        ssl_context=context,
+        use_ssl=tls,
+    )
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_ca_file)
+    if settings.kafka_ssl_cert_file is not None:
+        context.load_cert_chain(settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file)
+    return context
+
+
 def make_broker(settings: Settings, client_id: str, middlewares: Sequence[Any] = ()) -> KafkaBroker:
     """A FastStream broker for one process; FastStream's own per-message logs are off."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=security(settings),
         client_id=client_id,
         request_timeout_ms=settings.kafka_request_timeout_ms,
         acks="all",
@@ -38,6 +70,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         request_timeout_ms=settings.kafka_request_timeout_ms,
+        **parse_security(security(settings)),
     )
     await admin.start()
     try:

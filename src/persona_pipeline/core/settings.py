@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from persona_pipeline.contracts.topics import Topics
@@ -32,6 +32,10 @@ class GeneratorChoice(StrEnum):
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 OFFLINE_MODEL = "offline-v1"
+
+
+DEV_CURSOR_SECRET = "dev-only-cursor-secret-change-me"
+MIN_CURSOR_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -57,6 +61,16 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: Annotated[int, Field(ge=100, le=100_000)] = 3_000
     kafka_max_poll_interval_ms: Annotated[int, Field(ge=10_000)] = 600_000
     kafka_request_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
+    # Managed Kafka (MSK, Confluent Cloud, Aiven, Heroku) needs TLS and/or SASL.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: Annotated[str, Field(max_length=256)] | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # CA bundle for the broker's certificate; the system's trust store when unset.
+    kafka_ssl_ca_file: FilePath | None = None
+    # Client certificate and key (PEM) where the brokers require mutual TLS.
+    kafka_ssl_cert_file: FilePath | None = None
+    kafka_ssl_key_file: FilePath | None = None
 
     # MongoDB
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
@@ -94,7 +108,7 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: Port = 8080
-    cursor_secret: SecretStr = SecretStr("dev-only-cursor-secret-change-me")
+    cursor_secret: SecretStr = SecretStr(DEV_CURSOR_SECRET)
 
     # API security (read by the API only; the worker ignores these)
     # Entries `name:scrypt$salt$hash` made by `persona keys hash`; the setting is the role.
@@ -112,6 +126,11 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_file: Path | None = None
 
+    # Tracing (OpenTelemetry). The exporter reads the standard OTEL_EXPORTER_OTLP_*
+    # variables itself (endpoint, headers, protocol http/protobuf).
+    otel_enabled: bool = False
+    otel_service_name: str | None = None
+
     # Embedded development stack (``persona dev`` and the test fixtures)
     dev_data_dir: Path = Path(".data")
     dev_kafka_port: Port = 9092
@@ -127,10 +146,32 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_is_not_left_on_dev_secrets(self) -> Self:
-        if self.environment is Environment.PRODUCTION and self.cursor_secret.get_secret_value() == (
-            "dev-only-cursor-secret-change-me"
+        secret = self.cursor_secret.get_secret_value()
+        if self.environment is Environment.PRODUCTION and (
+            secret == DEV_CURSOR_SECRET or len(secret) < MIN_CURSOR_SECRET_CHARS
         ):
-            raise ValueError("ENVIRONMENT=production needs CURSOR_SECRET set to a random value")
+            raise ValueError(
+                f"ENVIRONMENT=production needs CURSOR_SECRET set to a random value of at least "
+                f"{MIN_CURSOR_SECRET_CHARS} characters, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _client_certificate_is_complete(self) -> Self:
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError("set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE together")
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Self:
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
         return self
 
     @property
