@@ -12,7 +12,7 @@
 #   TOPIC_PARTITIONS         partitions of the main topics (the app's KAFKA_PARTITIONS)
 #   TOPIC_REPLICATION_FACTOR replication factor (1 on the single-node broker)
 #   KAFKA_TOPICS             path of kafka-topics.sh (the apache/kafka image's by default;
-#                            the unit tests point it at a stub)
+#                            tests/deploy/test_compose.py points it at a stub)
 set -eu
 
 KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"

@@ -3,7 +3,8 @@
 - docs/OPERATIONS.md has a runbook section for every alert, and every alert's
   runbook_url points at an anchor that exists there;
 - docs/DEPLOYMENT.md covers every supported platform;
-- environment variables and metric names named in the docs exist;
+- environment variables and metric names named in the docs exist, and the Kafka
+  security and tracing settings are documented with values the settings accept;
 - relative links and anchors in the docs resolve;
 - .github/workflows/ci.yml runs the project's CI entry point with pinned actions.
 """
@@ -13,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import pytest
 import yaml
@@ -42,18 +43,30 @@ CONTRACT_ALERTS = frozenset(
     }
 )
 
-# Upper-case variables the docs may name that are not fields of Settings. Keep it short.
+# Upper-case variables the docs may name that are not fields of Settings, and why.
+# (The KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* names are settings.)
 NON_SETTING_VARIABLES = {
     "SECRETS_DIR": "directory of secret files, read by load_settings()",
-    "FORWARDED_ALLOW_IPS": "uvicorn: proxies whose X-Forwarded-For is trusted",
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "the OpenTelemetry SDK's standard variable",
+    "FORWARDED_ALLOW_IPS": "uvicorn reads it: the app's uvicorn.run sets no forwarded_allow_ips",
     "TEST_MONGODB_URI": "the test suite: use an existing database",
-    "KAFKA_URL": "Apache Kafka on Heroku add-on",
-    "KAFKA_PREFIX": "Apache Kafka on Heroku add-on",
-    "KAFKA_TRUSTED_CERT": "Apache Kafka on Heroku add-on",
-    "KAFKA_CLIENT_CERT": "Apache Kafka on Heroku add-on",
-    "KAFKA_CLIENT_CERT_KEY": "Apache Kafka on Heroku add-on",
+    "GRAFANA_ADMIN_USER": "docker-compose.yml: Grafana's admin login (default admin)",
+    "GRAFANA_ADMIN_PASSWORD": "docker-compose.yml: Grafana's admin password (required)",
+    "OTEL_TRACES_SAMPLER": "OpenTelemetry SDK: the TracerProvider reads it",
+    "OTEL_TRACES_SAMPLER_ARG": "OpenTelemetry SDK: the TracerProvider reads it",
+    # Config vars that the Apache Kafka on Heroku add-on sets; the Heroku wrapper in
+    # DEPLOYMENT.md turns them into settings (PEM contents -> KAFKA_SSL_*_FILE files).
+    "KAFKA_URL": "Heroku add-on: kafka+ssl:// broker URLs",
+    "KAFKA_PREFIX": "Heroku add-on: topic and group prefix of multi-tenant plans",
+    "KAFKA_TRUSTED_CERT": "Heroku add-on: the cluster's CA, PEM contents",
+    "KAFKA_CLIENT_CERT": "Heroku add-on: client certificate, PEM contents",
+    "KAFKA_CLIENT_CERT_KEY": "Heroku add-on: client key, PEM contents",
 }
+# Families of variables read by libraries, not by Settings.
+NON_SETTING_PREFIXES = {
+    "OTEL_EXPORTER_OTLP_": "OpenTelemetry's OTLP exporter reads these itself (endpoint...)",
+}
+# Settings that DEPLOYMENT.md must document itself (not only the README's table).
+DEPLOYMENT_SETTING_PREFIXES = ("kafka_security_", "kafka_sasl_", "kafka_ssl_", "otel_")
 
 # The project's own metrics (operations contract); exporters' metrics are not checked.
 PERSONA_METRICS = frozenset(
@@ -191,6 +204,30 @@ def _documented_variables() -> Iterator[tuple[Path, str]]:
                 yield path, match.group(1) or match.group(2)
 
 
+def _literal_values(annotation: Any) -> set[str]:
+    """The string values of every ``Literal`` inside a (possibly nested) annotation."""
+    if get_origin(annotation) is Literal:
+        return {value for value in get_args(annotation) if isinstance(value, str)}
+    return {value for arg in get_args(annotation) for value in _literal_values(arg)}
+
+
+def _setting_values() -> dict[str, set[str]]:
+    """Upper-case setting name -> the values its Literal type allows (if it has one)."""
+    return {
+        name.upper(): values
+        for name, field in Settings.model_fields.items()
+        if (values := _literal_values(field.annotation))
+    }
+
+
+def _is_known_variable(name: str) -> bool:
+    return (
+        name.lower() in Settings.model_fields
+        or name in NON_SETTING_VARIABLES
+        or name.startswith(tuple(NON_SETTING_PREFIXES))
+    )
+
+
 def _workflow() -> dict[Any, Any]:
     data = yaml.safe_load(_read(WORKFLOW))
     assert isinstance(data, dict), ".github/workflows/ci.yml is not a YAML mapping"
@@ -269,18 +306,48 @@ def test_operations_has_the_procedures() -> None:
 
 
 def test_documented_variables_are_settings() -> None:
-    fields = set(Settings.model_fields)
+    # Upper-case values of settings (`SASL_SSL`, `PLAINTEXT`) are values, not variables.
+    values = {value for allowed in _setting_values().values() for value in allowed}
     unknown = sorted(
         {
             f"{path.name}: {name}"
             for path, name in _documented_variables()
-            if name.lower() not in fields and name not in NON_SETTING_VARIABLES
+            if not _is_known_variable(name) and name not in values
         }
     )
     assert not unknown, (
         "these variables are neither settings (persona_pipeline.core.settings.Settings) nor in "
-        f"NON_SETTING_VARIABLES of this test; fix the docs or extend the list: {unknown}"
+        "NON_SETTING_VARIABLES / NON_SETTING_PREFIXES of this test; fix the docs or extend "
+        f"the list with a reason: {unknown}"
     )
+
+
+def test_deployment_documents_kafka_security_and_tracing() -> None:
+    text = _read(DEPLOYMENT)
+    missing = sorted(
+        name.upper()
+        for name in Settings.model_fields
+        if name.startswith(DEPLOYMENT_SETTING_PREFIXES) and f"`{name.upper()}`" not in text
+    )
+    assert not missing, f"docs/DEPLOYMENT.md does not document these settings: {missing}"
+
+
+def test_example_values_of_choice_settings_are_accepted() -> None:
+    """`NAME=value`, `NAME: value` and ECS's `"name": "NAME", "value": "value"` in the docs."""
+    allowed = _setting_values()
+    names = "|".join(re.escape(name) for name in allowed)
+    assignment = re.compile(
+        rf"(?<![A-Za-z0-9_])({names})(?:=|:[ \t]*|\",\s*\"value\":\s*)[\"']?([A-Za-z0-9_-]+)"
+    )
+    wrong = sorted(
+        {
+            f"{path.name}: {name}={value} (allowed: {sorted(allowed[name])})"
+            for path in DOCS
+            for name, value in assignment.findall(_read(path))
+            if value not in allowed[name]
+        }
+    )
+    assert not wrong, f"the docs give settings values they refuse: {wrong}"
 
 
 def test_documented_metrics_exist() -> None:

@@ -1,0 +1,490 @@
+"""The Dockerfile and .dockerignore, checked without a Docker engine.
+
+* ``hadolint`` lints the Dockerfile (no findings allowed).
+* ``dockerfile-parse`` reads it (continuations, stages, ``ARG`` defaults in ``FROM``);
+  the tests check the build layout, the runtime user, environment and probes.
+* The image's HEALTHCHECK command, ``persona healthcheck``, is run against local
+  HTTP servers to show it passes and fails when it should.
+* ``.dockerignore`` is checked with a simplified version of Docker's matching.
+"""
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dockerfile_parse import DockerfileParser
+
+from persona_pipeline.core.settings import Environment, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+BIN = Path(sys.executable).parent
+
+SETTINGS_ENV_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+STANDARD_ENV_PREFIXES = ("PYTHON", "PIP_")
+SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL", re.IGNORECASE)
+NON_ROOT_USERS = {"1000", "1000:1000"}
+# A patch-pinned slim CPython image, optionally with a digest.
+PINNED_SLIM_PYTHON = re.compile(r"python:3\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?")
+API_PORT = Settings.model_fields["api_port"].default
+WORKER_PORT = Settings.model_fields["worker_port"].default
+
+
+# --------------------------------------------------------------------------- #
+# The Dockerfile as dockerfile-parse reads it, split into stages
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    value: str  # continuations joined, as dockerfile-parse gives it
+    line: int  # 1-based
+    pairs: dict[str, str]  # the key/value pairs of an ENV or ARG
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def last(self, keyword: str) -> Instruction | None:
+        found = self.all(keyword)
+        return found[-1] if found else None
+
+    def env(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for instruction in self.all("ENV"):
+            merged.update(instruction.pairs)
+        return merged
+
+
+def read_dockerfile() -> tuple[list[Instruction], list[Stage]]:
+    parser = DockerfileParser(path=str(DOCKERFILE), cache_content=True)
+    instructions: list[Instruction] = []
+    for item, context in zip(parser.structure, parser.context_structure, strict=True):
+        keyword = item["instruction"]
+        if keyword == "COMMENT":
+            continue
+        pairs = {"ENV": context.line_envs, "ARG": context.line_args}.get(keyword, {})
+        instructions.append(Instruction(keyword, item["value"], item["startline"] + 1, pairs))
+    # parent_images has the FROM images with global ARG defaults substituted.
+    bases = iter(parser.parent_images)
+    stages: list[Stage] = []
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            words = [w for w in instruction.value.split() if not w.startswith("--")]
+            name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
+            stages.append(Stage(next(bases), name))
+        elif stages:
+            stages[-1].instructions.append(instruction)
+    return instructions, stages
+
+
+@pytest.fixture(scope="module")
+def instructions() -> list[Instruction]:
+    return read_dockerfile()[0]
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[Stage]:
+    return read_dockerfile()[1]
+
+
+@pytest.fixture(scope="module")
+def runtime(stages: list[Stage]) -> Stage:
+    return stages[-1]
+
+
+def exec_form(instruction: Instruction, value: str | None = None) -> list[str]:
+    """The JSON-array (exec form) arguments of an instruction."""
+    try:
+        parsed = json.loads(instruction.value if value is None else value)
+    except json.JSONDecodeError:
+        parsed = None
+    assert isinstance(parsed, list), (
+        f"Dockerfile line {instruction.line}: {instruction.keyword} must use the exec form "
+        '(a JSON array like ["persona", "api"]) so the process is PID 1 and gets SIGTERM'
+    )
+    assert parsed, f"Dockerfile line {instruction.line}: empty exec form"
+    assert all(isinstance(v, str) for v in parsed), f"line {instruction.line}: non-string item"
+    return parsed
+
+
+def copy_sources(instruction: Instruction) -> list[str]:
+    """Build-context sources of a ``COPY``/``ADD`` (none for ``--from=<stage>``)."""
+    if instruction.value.lstrip().startswith("["):
+        words = exec_form(instruction)
+    else:
+        words = shlex.split(instruction.value)
+    if any(w.startswith("--from") for w in words):
+        return []
+    return [w for w in words if not w.startswith("--")][:-1]
+
+
+def context_bind_mounts(instruction: Instruction) -> list[str]:
+    """Sources of ``RUN --mount=type=bind`` mounts that read the build context."""
+    sources = []
+    for word in shlex.split(instruction.value):
+        if not word.startswith("--mount="):
+            continue
+        options = dict(o.partition("=")[::2] for o in word.removeprefix("--mount=").split(","))
+        if options.get("type") == "bind" and "from" not in options:
+            sources.append(options.get("source", "."))
+    return sources
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def duration_seconds(text: str) -> float:
+    """A Go duration as Docker takes it (``30s``, ``1m30s``) in seconds."""
+    parts = _DURATION.findall(text)
+    assert parts, f"{text!r} is not a duration"
+    assert "".join(n + u for n, u in parts) == text, f"{text!r} is not a duration"
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+# --------------------------------------------------------------------------- #
+# hadolint
+# --------------------------------------------------------------------------- #
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = BIN / "hadolint"
+    assert hadolint.exists(), f"{hadolint} is missing: run `make install-test`"
+    result = subprocess.run(
+        [str(hadolint), "--no-color", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"hadolint findings in Dockerfile:\n{result.stdout}{result.stderr}"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Build layout
+# --------------------------------------------------------------------------- #
+
+
+def test_dockerfile_is_multi_stage_on_one_pinned_slim_python(stages: list[Stage]) -> None:
+    assert len(stages) >= 2, "expected a build stage and a runtime stage (two FROMs)"
+    for stage in stages:
+        assert PINNED_SLIM_PYTHON.fullmatch(stage.base), (
+            f"stage {stage.name}: base image {stage.base!r} is not a patch-pinned python slim "
+            "image like python:3.11.14-slim-bookworm (a digest may follow)"
+        )
+    assert len({stage.base for stage in stages}) == 1, (
+        f"the stages use different base images {sorted({s.base for s in stages})}: the wheels "
+        "built in one must match the interpreter of the other"
+    )
+    builder = stages[0]
+    assert builder.name, "the build stage must be named so the runtime can refer to it"
+    runtime_text = " ".join(i.value for i in stages[-1].instructions)
+    assert f"from={builder.name}" in runtime_text, "the runtime stage does not take the wheels"
+
+
+def test_builder_builds_wheels_of_runtime_dependencies_only(
+    stages: list[Stage], instructions: list[Instruction]
+) -> None:
+    runs = [i.value for i in stages[0].all("RUN")]
+    project = [r for r in runs if re.search(r"pip wheel --no-deps\b.* \.$", r)]
+    dependencies = [r for r in runs if "pip wheel" in r and "--no-deps" not in r]
+    assert project, "the build stage does not build the project's wheel (pip wheel --no-deps .)"
+    assert dependencies, "the build stage does not build the dependencies' wheels"
+    for run in project + dependencies:
+        assert "--wheel-dir /wheels" in run, f"pip wheel without --wheel-dir /wheels: {run}"
+    every_run = " ".join(i.value for i in instructions if i.keyword == "RUN")
+    assert "optional-dependencies" not in every_run, "the image must not take optional extras"
+    for extra in ("[embedded", "[test", "embedded]", "test]"):
+        assert extra not in every_run, f"dev-only extra {extra!r} must not enter the image"
+
+
+def test_runtime_installs_offline_from_the_wheels_without_compilers(runtime: Stage) -> None:
+    runs = [i.value for i in runtime.all("RUN")]
+    installs = [r for r in runs if "pip install" in r]
+    assert installs, "the runtime stage installs nothing"
+    for flag in ("--no-cache-dir", "--no-index", "--find-links /wheels"):
+        for install in installs:
+            assert flag in install, f"pip install in the runtime stage lacks {flag}: {install}"
+    joined = " ".join(runs)
+    assert "pip wheel" not in joined, "the runtime stage must not build wheels"
+    assert not re.search(r"\b(gcc|g\+\+|build-essential|clang|make)\b", joined), (
+        "the runtime stage must not install compilers"
+    )
+
+
+def test_runtime_runs_as_the_unprivileged_app_user(runtime: Stage) -> None:
+    user = runtime.last("USER")
+    assert user is not None, "the runtime stage has no USER: the container would run as root"
+    assert user.value in NON_ROOT_USERS, f"USER {user.value}: use the numeric 1000:1000"
+    runs = " ".join(i.value for i in runtime.all("RUN"))
+    assert re.search(r"groupadd\b.*--gid 1000 app\b", runs), "no group app with GID 1000"
+    assert re.search(r"useradd\b[^&;]*--uid 1000\b[^&;]* app\b", runs), "no user app, UID 1000"
+    # USER comes after every RUN: only the build steps run as root, never the container.
+    last_run = max(runtime.instructions.index(i) for i in runtime.all("RUN"))
+    assert runtime.instructions.index(user) > last_run, "a RUN follows the final USER"
+
+
+def test_runtime_environment_is_production_and_names_real_settings(runtime: Stage) -> None:
+    env = runtime.env()
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
+    assert env.get("PYTHONUNBUFFERED") == "1"
+    assert env.get("ENVIRONMENT") == Environment.PRODUCTION.value
+    # Both processes listen on every interface inside the container.
+    assert env.get("API_HOST") == "0.0.0.0"
+    assert env.get("WORKER_HOST") == "0.0.0.0"
+    assert env.get("LOG_FORMAT") == "json"
+    app_names = {name for name in env if not name.startswith(STANDARD_ENV_PREFIXES)}
+    unknown = sorted(app_names - SETTINGS_ENV_NAMES)
+    assert not unknown, f"runtime ENV names no setting (typo?): {unknown}"
+
+
+def test_no_secrets_add_or_unwanted_files_in_the_image(instructions: list[Instruction]) -> None:
+    for instruction in instructions:
+        where = f"Dockerfile line {instruction.line}"
+        assert instruction.keyword != "ADD", (
+            f"{where}: use COPY, not ADD (ADD fetches URLs and unpacks archives)"
+        )
+        for name in instruction.pairs:
+            assert not SECRET_NAME.search(name), (
+                f"{where}: {instruction.keyword} {name} looks like a secret; secrets come from "
+                "the environment or SECRETS_DIR at run time, never from the image"
+            )
+        if instruction.keyword == "COPY":
+            for source in copy_sources(instruction):
+                parts = Path(source).parts
+                first = parts[0] if parts else source
+                assert not Path(source).name.startswith(".env"), f"{where}: COPY {source}"
+                assert first not in {".", "tests", "secrets", ".git", ".venv", ".data", ".env"}, (
+                    f"{where}: COPY {source} brings unwanted files into the image"
+                )
+
+
+def test_entrypoint_and_cmd_are_exec_form(runtime: Stage) -> None:
+    entrypoint, cmd = runtime.last("ENTRYPOINT"), runtime.last("CMD")
+    assert entrypoint is not None, "the runtime stage has no ENTRYPOINT"
+    assert cmd is not None, "the runtime stage has no CMD"
+    assert exec_form(entrypoint) == ["persona"]
+    assert exec_form(cmd) == ["api"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "persona" in pyproject["project"]["scripts"], (
+        "ENTRYPOINT names a console script the package does not define"
+    )
+
+
+def test_stops_with_sigterm(runtime: Stage) -> None:
+    stopsignal = runtime.last("STOPSIGNAL")
+    assert stopsignal is not None, "no STOPSIGNAL: the worker drains on SIGTERM"
+    assert stopsignal.value == "SIGTERM"
+
+
+def test_exposes_the_api_and_worker_ports(runtime: Stage) -> None:
+    exposed = {p.split("/")[0] for i in runtime.all("EXPOSE") for p in i.value.split()}
+    env = runtime.env()
+    for name, default in (("API_PORT", API_PORT), ("WORKER_PORT", WORKER_PORT)):
+        port = env.get(name, str(default))
+        assert port in exposed, f"EXPOSE lacks {name} {port} (exposed: {sorted(exposed)})"
+    assert {"8080", "8081"} <= exposed
+
+
+# --------------------------------------------------------------------------- #
+# HEALTHCHECK: `persona healthcheck`, run for real
+# --------------------------------------------------------------------------- #
+
+
+def healthcheck(runtime: Stage) -> tuple[dict[str, str], list[str]]:
+    """The HEALTHCHECK's options (``--interval`` -> ``30s``) and its exec-form command."""
+    instruction = runtime.last("HEALTHCHECK")
+    assert instruction is not None, "the runtime stage has no HEALTHCHECK"
+    assert instruction.value.strip().upper() != "NONE", "HEALTHCHECK NONE disables the probe"
+    match = re.fullmatch(r"(?P<options>(?:--\S+\s+)*)CMD\s+(?P<command>.+)", instruction.value)
+    assert match, f"Dockerfile line {instruction.line}: HEALTHCHECK [OPTIONS] CMD [...] expected"
+    options = dict(o.removeprefix("--").split("=", 1) for o in match["options"].split())
+    return options, exec_form(instruction, match["command"])
+
+
+def test_healthcheck_runs_persona_healthcheck(runtime: Stage) -> None:
+    options, argv = healthcheck(runtime)
+    assert argv[:2] == ["persona", "healthcheck"], (
+        f"HEALTHCHECK runs {argv}; expected the exec form ['persona', 'healthcheck', ...]"
+    )
+    for option in ("interval", "timeout", "retries"):
+        assert option in options, f"HEALTHCHECK lacks --{option}"
+    if "--timeout" in argv:
+        probe_timeout = float(argv[argv.index("--timeout") + 1])
+        assert probe_timeout < duration_seconds(options["timeout"]), (
+            "persona healthcheck's --timeout must stay below the HEALTHCHECK --timeout"
+        )
+
+
+class _StatusServer(HTTPServer):
+    status: int
+
+
+class _StatusHandler(BaseHTTPRequestHandler):
+    server: _StatusServer
+
+    def do_GET(self) -> None:
+        self.send_response(self.server.status if self.path == "/health" else 404)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[int], int]]:
+    """Start a local server answering /health with a status; returns its port."""
+    servers: list[tuple[_StatusServer, threading.Thread]] = []
+
+    def start(status: int) -> int:
+        server = _StatusServer(("127.0.0.1", 0), _StatusHandler)
+        server.status = status
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return int(server.server_address[1])
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (free when this returns)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_healthcheck(runtime: Stage, tmp_path: Path, api_port: int, worker_port: int) -> int:
+    """Exit code of the image's healthcheck command pointed at local ports."""
+    _, argv = healthcheck(runtime)
+    argv = [str(BIN / "persona"), *argv[1:]]
+    if "--timeout" in argv:
+        argv[argv.index("--timeout") + 1] = "1"
+    else:
+        argv += ["--timeout", "1"]
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_ENV_NAMES}
+    env.pop("SECRETS_DIR", None)
+    env.update({"API_PORT": str(api_port), "WORKER_PORT": str(worker_port)})
+    # cwd: no stray .env is read.
+    result = subprocess.run(
+        argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False
+    )
+    return result.returncode
+
+
+def test_healthcheck_passes_when_the_api_answers(
+    runtime: Stage, tmp_path: Path, serve: Callable[[int], int]
+) -> None:
+    assert run_healthcheck(runtime, tmp_path, serve(200), closed_port()) == 0
+
+
+def test_healthcheck_passes_when_the_worker_answers(
+    runtime: Stage, tmp_path: Path, serve: Callable[[int], int]
+) -> None:
+    assert run_healthcheck(runtime, tmp_path, closed_port(), serve(200)) == 0
+
+
+def test_healthcheck_fails_on_an_error_status(
+    runtime: Stage, tmp_path: Path, serve: Callable[[int], int]
+) -> None:
+    assert run_healthcheck(runtime, tmp_path, serve(500), closed_port()) != 0
+
+
+def test_healthcheck_fails_when_nothing_listens(runtime: Stage, tmp_path: Path) -> None:
+    assert run_healthcheck(runtime, tmp_path, closed_port(), closed_port()) != 0
+
+
+# --------------------------------------------------------------------------- #
+# .dockerignore
+# --------------------------------------------------------------------------- #
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+
+def is_ignored(path: str, patterns: list[str]) -> bool:
+    """Simplified Docker matching: a pattern excluding a directory excludes its contents."""
+    parts = path.strip("/").split("/")
+    for raw in patterns:
+        pattern = raw.lstrip("/")
+        anywhere = pattern.startswith("**/")
+        pattern = pattern.removeprefix("**/")
+        for end in range(1, len(parts) + 1):
+            starts = range(end) if anywhere else range(1)
+            if any(fnmatch.fnmatchcase("/".join(parts[s:end]), pattern) for s in starts):
+                return True
+    return False
+
+
+def test_dockerignore_has_no_negations() -> None:
+    # Negations would make the simplified matcher above unreliable.
+    negations = [p for p in dockerignore_patterns() if p.startswith("!")]
+    assert not negations, f".dockerignore negations are not supported here: {negations}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".data/kafka/meta.properties",
+        ".env",
+        ".env.production",
+        "src/.env",
+        "tests/deploy/test_dockerfile.py",
+        "bench/run.py",
+        "docs/DEPLOYMENT.md",
+        "deploy/compose/create-topics.sh",
+        "deploy/k8s/base/kustomization.yaml",
+        "src/persona_pipeline/__pycache__/settings.cpython-311.pyc",
+        ".mypy_cache/3.11/x.json",
+        ".ruff_cache/CACHEDIR.TAG",
+        ".pytest_cache/README.md",
+        "dist/persona_pipeline-0.1.0-py3-none-any.whl",
+        "build/lib/x.py",
+    ],
+)
+def test_dockerignore_excludes(path: str) -> None:
+    assert is_ignored(path, dockerignore_patterns()), f".dockerignore lets {path} into the context"
+
+
+def test_dockerignore_keeps_everything_the_build_reads(instructions: list[Instruction]) -> None:
+    patterns = dockerignore_patterns()
+    sources = [s for i in instructions if i.keyword == "COPY" for s in copy_sources(i)]
+    sources += [s for i in instructions if i.keyword == "RUN" for s in context_bind_mounts(i)]
+    assert sources, "the Dockerfile copies nothing from the build context"
+    needed = ["pyproject.toml", "README.md", "src/persona_pipeline/__init__.py"]
+    for path in [*sources, *needed]:
+        assert not is_ignored(path, patterns), f"{path} is needed by the build but ignored"
+        assert (ROOT / path).exists(), f"the Dockerfile copies {path}, which does not exist"
