@@ -60,36 +60,43 @@ class Services:
     registry: CollectorRegistry
 
 
-async def get_services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return _services(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_settings(services: ServicesDep) -> Settings:
-    return services.settings
+# Each reads the request directly rather than depending on ``get_services``: FastAPI
+# resolves every level of a dependency tree on every request, and these are on the
+# hottest paths.
+async def get_settings(request: Request) -> Settings:
+    return _services(request).settings
 
 
-async def get_personas(services: ServicesDep) -> PersonaStore:
-    return services.personas
+async def get_personas(request: Request) -> PersonaStore:
+    return _services(request).personas
 
 
-async def get_requests(services: ServicesDep) -> RequestStore:
-    return services.requests
+async def get_requests(request: Request) -> RequestStore:
+    return _services(request).requests
 
 
-async def get_stats(services: ServicesDep) -> StatsStore:
-    return services.stats
+async def get_stats(request: Request) -> StatsStore:
+    return _services(request).stats
 
 
-async def get_publisher(services: ServicesDep) -> RequestPublisher:
-    return services.publisher
+async def get_publisher(request: Request) -> RequestPublisher:
+    return _services(request).publisher
 
 
-async def get_cursors(services: ServicesDep) -> CursorCodec:
-    return services.cursors
+async def get_cursors(request: Request) -> CursorCodec:
+    return _services(request).cursors
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
