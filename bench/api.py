@@ -316,6 +316,15 @@ class StdlibClient:
 
     async def get(self, path: str, params: Mapping[str, str]) -> Reply:
         target = f"{path}?{urllib.parse.urlencode(params)}" if params else path
+        try:
+            return self._get(target)
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closes connections idle past its keep-alive timeout (uvicorn: 5 s),
+            # as between slow cases; like any keep-alive client, reconnect and resend a GET.
+            self._connection.close()
+            return self._get(target)
+
+    def _get(self, target: str) -> Reply:
         self._connection.request("GET", target, headers=headers())
         response = self._connection.getresponse()
         return Reply(response.status, response.read())
