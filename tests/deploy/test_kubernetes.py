@@ -5,7 +5,8 @@ Each kustomization (the base and the production overlay) is rendered once with
 Kubernetes API schemas shipped with kubernetes-validate, and the rendered
 objects are then checked for what the pipeline needs: hardened pods, probes on
 the right ports, selectors that match, autoscalers and budgets that target real
-objects, settings that exist, and a worker that may finish its drain.
+objects, settings that exist, a worker that may finish its drain, and a
+kafka-exporter (consumer lag) that watches the app's brokers and is scraped.
 """
 
 import functools
@@ -27,6 +28,8 @@ K8S = ROOT / "deploy" / "k8s"
 TARGETS = {"base": K8S / "base", "production": K8S / "overlays" / "production"}
 SECRET_TEMPLATE = K8S / "base" / "secret.example.yaml"
 COMPOSE_TOPICS_SCRIPT = ROOT / "deploy" / "compose" / "create-topics.sh"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+PROMETHEUS_KUBERNETES = ROOT / "deploy" / "prometheus" / "prometheus-kubernetes.yml"
 
 # Oldest Kubernetes minor the manifests must work on; kubernetes-validate ships
 # its schemas, so validation needs no network.
@@ -39,8 +42,26 @@ CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
 APP_NAME_LABEL = ("app.kubernetes.io/name", "persona-pipeline")
 CONSUMER_GROUP = "persona-generators"
 REQUESTS_TOPIC = "persona.requests"
-MEMORY_MIN = 256 * 2**20
-MEMORY_MAX = 512 * 2**20
+EXPORTER = "kafka-exporter"  # component label, compose service and Prometheus job
+EXPORTER_PORT = 9308
+MONITORING_ONLY = [
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+]
+Mi = 2**20
+# Memory limit range per component (app.kubernetes.io/component of the pod). The
+# api and the worker: the 512 Mi the alerts and persona_memory_limit_bytes are
+# tuned for; the exporter is a small Go process.
+MEMORY_LIMITS = {
+    "api": (256 * Mi, 512 * Mi),
+    "worker": (256 * Mi, 512 * Mi),
+    "create-topics": (256 * Mi, 512 * Mi),
+    EXPORTER: (32 * Mi, 128 * Mi),
+}
+# Pod runAsUser/runAsGroup/fsGroup per component (None: not required). The app
+# image and apache/kafka run as UID 1000; kafka-exporter's image declares no
+# user, so its pod runs as nobody.
+POD_IDS: dict[str, tuple[int, int, int | None]] = {EXPORTER: (65534, 65534, None)}
+DEFAULT_POD_IDS = (1000, 1000, 1000)
 # Environment variables the app reads that are not fields of Settings.
 EXTRA_APP_ENV = {"SECRETS_DIR"}
 EXTRA_APP_ENV_PREFIXES = ("OTEL_",)
@@ -143,6 +164,33 @@ def port_number(container: Doc, port: int | str) -> int:
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def selects(selector: Doc, labels: dict[str, str]) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions); {} selects every pod."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values", [])
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }.get(operator)
+        assert ok is not None, f"unknown matchExpressions operator {operator!r}"
+        if not ok:
+            return False
+    return True
+
+
+def pod_component(workload: Doc) -> str:
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    name = labels.get("app.kubernetes.io/component")
+    assert name, f"{workload['metadata']['name']}: pods without app.kubernetes.io/component"
+    return str(name)
 
 
 _QUANTITY = re.compile(r"^([0-9.]+)([KMGT]i?|k|)$")
@@ -309,10 +357,12 @@ def test_pods_are_hardened(docs: list[Doc]) -> None:
         name = f"{workload['kind']}/{workload['metadata']['name']}"
         pod = workload["spec"]["template"]["spec"]
         context = pod.get("securityContext", {})
+        user, group, fs_group = POD_IDS.get(pod_component(workload), DEFAULT_POD_IDS)
         assert context.get("runAsNonRoot") is True, f"{name}: pod runAsNonRoot must be true"
-        assert context.get("runAsUser") == 1000, f"{name}: runAsUser 1000"
-        assert context.get("runAsGroup") == 1000, f"{name}: runAsGroup 1000"
-        assert context.get("fsGroup") == 1000, f"{name}: fsGroup 1000"
+        assert context.get("runAsUser") == user, f"{name}: runAsUser {user}"
+        assert context.get("runAsGroup") == group, f"{name}: runAsGroup {group}"
+        if fs_group is not None:
+            assert context.get("fsGroup") == fs_group, f"{name}: fsGroup {fs_group}"
         assert context.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
         assert pod.get("automountServiceAccountToken") is False, f"{name}: mounts an API token"
         assert not pod.get("hostNetwork"), f"{name}: hostNetwork"
@@ -334,6 +384,9 @@ def test_pods_are_hardened(docs: list[Doc]) -> None:
 
 def test_resources_fit_the_memory_budget(docs: list[Doc]) -> None:
     for workload in workloads(docs):
+        name = pod_component(workload)
+        assert name in MEMORY_LIMITS, f"component {name}: add its memory range to MEMORY_LIMITS"
+        low, high = MEMORY_LIMITS[name]
         for container in all_containers(workload["spec"]["template"]["spec"]):
             where = f"{workload['metadata']['name']} container {container['name']}"
             resources = container.get("resources", {})
@@ -341,8 +394,8 @@ def test_resources_fit_the_memory_budget(docs: list[Doc]) -> None:
             request = resources.get("requests", {}).get("memory")
             assert limit, f"{where}: set a memory limit"
             assert request, f"{where}: set a memory request"
-            assert MEMORY_MIN <= memory_bytes(limit) <= MEMORY_MAX, (
-                f"{where}: memory limit {limit} must be within 256Mi..512Mi"
+            assert low <= memory_bytes(limit) <= high, (
+                f"{where}: memory limit {limit} must be within {low // Mi}Mi..{high // Mi}Mi"
             )
             assert memory_bytes(request) <= memory_bytes(limit), f"{where}: request > limit"
             assert resources.get("requests", {}).get("cpu"), f"{where}: set a cpu request"
@@ -473,7 +526,11 @@ def test_secret_references(docs: list[Doc]) -> None:
 
 
 def test_services_select_their_pods(docs: list[Doc]) -> None:
-    expected = {"api": ("http", 80, 8080), "worker": ("metrics", 8081, 8081)}
+    expected = {
+        "api": ("http", 80, 8080),
+        "worker": ("metrics", 8081, 8081),
+        EXPORTER: ("metrics", EXPORTER_PORT, EXPORTER_PORT),
+    }
     services = of_kind(docs, "Service")
     assert len(services) == len(expected)
     for name, (port_name, port, container_port) in expected.items():
@@ -533,9 +590,15 @@ def _policies_for(docs: list[Doc], labels: dict[str, str], policy_type: str) -> 
         p
         for p in of_kind(docs, "NetworkPolicy")
         if policy_type in p["spec"].get("policyTypes", [])
-        and all(
-            labels.get(k) == v for k, v in p["spec"]["podSelector"].get("matchLabels", {}).items()
-        )
+        and selects(p["spec"]["podSelector"], labels)
+    ]
+
+
+def _ingress_rules(docs: list[Doc], labels: dict[str, str]) -> list[Doc]:
+    return [
+        rule
+        for policy in _policies_for(docs, labels, "Ingress")
+        for rule in policy["spec"].get("ingress", [])
     ]
 
 
@@ -569,17 +632,143 @@ def test_network_policies(docs: list[Doc]) -> None:
     worker_labels = component(docs, "worker")["spec"]["template"]["metadata"]["labels"]
     worker_egress = _allowed_ports(_policies_for(docs, worker_labels, "Egress"), "egress")
     assert {("TCP", 27017), ("TCP", 443)} <= worker_egress, "worker egress: MongoDB and HTTPS"
-    worker_ingress = [
-        rule
-        for policy in _policies_for(docs, worker_labels, "Ingress")
-        for rule in policy["spec"].get("ingress", [])
+
+    # Metrics ports (worker, kafka-exporter): only from the monitoring namespace.
+    for name, port in (("worker", 8081), (EXPORTER, EXPORTER_PORT)):
+        labels = component(docs, name)["spec"]["template"]["metadata"]["labels"]
+        rules = _ingress_rules(docs, labels)
+        assert rules, f"the {name} metrics port {port} must be reachable from monitoring"
+        for rule in rules:
+            assert [p["port"] for p in rule.get("ports", [])] == [port], name
+            assert rule.get("from") == MONITORING_ONLY, (
+                f"the {name} metrics port is for the monitoring namespace only"
+            )
+
+    # kafka-exporter talks to Kafka (and DNS), nothing else.
+    exporter_labels = component(docs, EXPORTER)["spec"]["template"]["metadata"]["labels"]
+    exporter_egress = _allowed_ports(_policies_for(docs, exporter_labels, "Egress"), "egress")
+    assert exporter_egress == {("UDP", 53), ("TCP", 53), ("TCP", 9092)}, (
+        f"kafka-exporter egress must be DNS and Kafka only, not {sorted(exporter_egress)}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# kafka-exporter: consumer lag of the app's brokers, scraped by Prometheus
+# ---------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def _container_env(docs: list[Doc], container: Doc) -> dict[str, str]:
+    """Literal and ConfigMap-sourced variables of a container (Secrets are left out)."""
+    env: dict[str, str] = {}
+    for variable in container.get("env", []):
+        ref = variable.get("valueFrom", {}).get("configMapKeyRef")
+        if ref:
+            data = named(docs, "ConfigMap", ref["name"]).get("data", {})
+            assert ref["key"] in data, f"ConfigMap {ref['name']} has no key {ref['key']}"
+            env[variable["name"]] = data[ref["key"]]
+        elif "value" in variable:
+            env[variable["name"]] = variable["value"]
+    return env
+
+
+def _kafka_servers(docs: list[Doc], container: Doc) -> list[str]:
+    """The --kafka.server values, with $(VAR) expanded as the kubelet does."""
+    env = _container_env(docs, container)
+    flags = [*container.get("command", []), *container.get("args", [])]
+    return [
+        _VARIABLE.sub(lambda m: env.get(m.group(1), m.group(0)), flag.split("=", 1)[1])
+        for flag in flags
+        if flag.startswith("--kafka.server=")
     ]
-    assert worker_ingress, "the worker's metrics port must be reachable from monitoring"
-    for rule in worker_ingress:
-        assert [p["port"] for p in rule.get("ports", [])] == [8081]
-        assert rule.get("from") == [
-            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
-        ], "the worker's metrics port is for the monitoring namespace only"
+
+
+def test_kafka_exporter_watches_the_app_brokers(docs: list[Doc]) -> None:
+    exporter = component(docs, EXPORTER)
+    container = app_container(exporter)
+    assert exporter["spec"].get("replicas") == 1, "run one kafka-exporter (replicas: 1)"
+
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    compose_image = compose["services"][EXPORTER]["image"]
+    assert container["image"] == compose_image, (
+        f"kafka-exporter image {container['image']} differs from docker-compose.yml's "
+        f"{compose_image}: keep the two in step"
+    )
+    assert container["image"].startswith("danielqsj/kafka-exporter:v"), "pin a release tag"
+
+    app_servers = {
+        name: config(docs, component(docs, name))["KAFKA_BOOTSTRAP_SERVERS"]
+        for name in ("api", "worker")
+    }
+    assert len(set(app_servers.values())) == 1, f"api and worker brokers differ: {app_servers}"
+    expected = app_servers["worker"].split(",")
+    servers = _kafka_servers(docs, container)
+    assert servers, "kafka-exporter needs --kafka.server=$(KAFKA_BOOTSTRAP_SERVERS) in its args"
+    for server in servers:
+        assert "$(" not in server, f"kafka-exporter: unresolved variable in {server!r}"
+        assert "," not in server, (
+            f"kafka-exporter: --kafka.server={server} is a list, but kafka_exporter takes one "
+            "--kafka.server flag per broker: keep KAFKA_BOOTSTRAP_SERVERS a single host:port "
+            "or give the exporter one literal flag per broker (deploy/k8s/README.md)"
+        )
+    assert servers == expected, (
+        f"kafka-exporter watches {servers}, the app KAFKA_BOOTSTRAP_SERVERS={expected}"
+    )
+    # Read from the app's own ConfigMap, so the two cannot drift apart.
+    app_config_map = next(
+        source["configMapRef"]["name"]
+        for source in app_container(component(docs, "worker"))["envFrom"]
+        if "configMapRef" in source
+    )
+    for variable in container.get("env", []):
+        ref = variable.get("valueFrom", {}).get("configMapKeyRef")
+        if ref:
+            assert ref["name"] == app_config_map, (
+                f"kafka-exporter reads ConfigMap {ref['name']}, the app {app_config_map}"
+            )
+
+
+def test_kafka_exporter_is_scraped(docs: list[Doc]) -> None:
+    exporter = component(docs, EXPORTER)
+    container = app_container(exporter)
+    assert port_number(container, "metrics") == EXPORTER_PORT, "name the port 9308 `metrics`"
+    for probe_name in ("livenessProbe", "readinessProbe"):
+        probe = container.get(probe_name)
+        assert probe, f"kafka-exporter: missing {probe_name}"
+        assert probe["httpGet"]["path"] == "/healthz", f"kafka-exporter: {probe_name} /healthz"
+        assert port_number(container, probe["httpGet"]["port"]) == EXPORTER_PORT
+
+    annotations = exporter["spec"]["template"]["metadata"].get("annotations", {})
+    assert annotations.get("prometheus.io/scrape") == "true", "kafka-exporter: prometheus.io/scrape"
+    assert annotations.get("prometheus.io/port") == str(EXPORTER_PORT), "prometheus.io/port"
+    assert annotations.get("prometheus.io/path") == "/metrics", "prometheus.io/path"
+
+    # deploy/prometheus/prometheus-kubernetes.yml scrapes job kafka-exporter at a
+    # static host:port; the host must be the Service that selects the exporter.
+    prometheus = yaml.safe_load(PROMETHEUS_KUBERNETES.read_text())
+    jobs = [j for j in prometheus["scrape_configs"] if j["job_name"] == EXPORTER]
+    assert len(jobs) == 1, f"{PROMETHEUS_KUBERNETES.name}: expected one job {EXPORTER}"
+    targets = [t for static in jobs[0].get("static_configs", []) for t in static["targets"]]
+    assert len(targets) == 1, (
+        f"{PROMETHEUS_KUBERNETES.name}: job {EXPORTER} is expected to scrape one static "
+        f"target (the Service); update this test if it moved to service discovery"
+    )
+    host, _, port = targets[0].rpartition(":")
+    labels = exporter["spec"]["template"]["metadata"]["labels"]
+    services = [s for s in of_kind(docs, "Service") if matches(s["spec"]["selector"], labels)]
+    assert len(services) == 1, "expected one Service selecting the kafka-exporter pods"
+    service = services[0]
+    name, _, rest = host.partition(".")
+    assert name == service["metadata"]["name"], (
+        f"Prometheus scrapes {targets[0]}, the exporter's Service is {service['metadata']['name']}"
+    )
+    namespace = service["metadata"].get("namespace")
+    if rest and namespace:
+        assert rest.split(".")[0] == namespace, f"Prometheus target {host}: namespace {namespace}"
+    assert int(port) in [p["port"] for p in service["spec"]["ports"]], (
+        f"Prometheus scrapes port {port}; the Service {name} exposes {service['spec']['ports']}"
+    )
 
 
 # ---------------------------------------------------------------------------
