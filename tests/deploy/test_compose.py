@@ -29,10 +29,9 @@ from dockerfile_parse import DockerfileParser
 from persona_pipeline.contracts.topics import Topics
 from persona_pipeline.core.api_keys import generate_key, make_entry
 from persona_pipeline.core.settings import Environment, GeneratorChoice, Settings
+from tests.deploy.common import BIN, ROOT, duration_seconds
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-BIN = Path(sys.executable).parent
 
 SETTINGS_ENV_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL", re.IGNORECASE)
@@ -141,18 +140,6 @@ def bind_mounts(service: Mapping[str, Any]) -> dict[str, Path]:
         for v in service.get("volumes", [])
         if v["type"] == "bind"
     }
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
-_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def duration_seconds(text: str) -> float:
-    """A compose duration (``30s``, ``1m30s``) in seconds."""
-    parts = _DURATION.findall(text)
-    assert parts, f"{text!r} is not a duration"
-    assert "".join(n + u for n, u in parts) == text, f"{text!r} is not a duration"
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 # --------------------------------------------------------------------------- #

@@ -15,7 +15,6 @@ import re
 import shlex
 import socket
 import subprocess
-import sys
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
@@ -28,11 +27,10 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from persona_pipeline.core.settings import Environment, Settings
+from tests.deploy.common import BIN, ROOT, duration_seconds
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-BIN = Path(sys.executable).parent
 
 SETTINGS_ENV_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 STANDARD_ENV_PREFIXES = ("PYTHON", "PIP_")
@@ -150,18 +148,6 @@ def context_bind_mounts(instruction: Instruction) -> list[str]:
         if options.get("type") == "bind" and "from" not in options:
             sources.append(options.get("source", "."))
     return sources
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
-_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def duration_seconds(text: str) -> float:
-    """A Go duration as Docker takes it (``30s``, ``1m30s``) in seconds."""
-    parts = _DURATION.findall(text)
-    assert parts, f"{text!r} is not a duration"
-    assert "".join(n + u for n, u in parts) == text, f"{text!r} is not a duration"
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 # --------------------------------------------------------------------------- #

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from persona_pipeline.core.settings import Settings
+from tests.deploy.common import EXPECTED_ALERTS
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO / "docs" / "DEPLOYMENT.md"
@@ -28,20 +29,6 @@ DOCS = (DEPLOYMENT, OPERATIONS)
 RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 
-# The alerts of the operations contract; the expected set while no rule file exists.
-CONTRACT_ALERTS = frozenset(
-    {
-        "PersonaApiHighErrorRate",
-        "PersonaApiHighLatency",
-        "PersonaDeadLettersGrowing",
-        "PersonaConsumerLagGrowing",
-        "PersonaNoPersonasStored",
-        "PersonaDependencyDown",
-        "PersonaHighMemory",
-        "PersonaTargetDown",
-        "PersonaLlmFailureRate",
-    }
-)
 
 # Upper-case variables the docs may name that are not fields of Settings, and why.
 # (The KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* names are settings.)
@@ -173,7 +160,7 @@ def _alert_rules() -> list[dict[str, Any]]:
 
 def _expected_alerts() -> set[str]:
     names = {rule["alert"] for rule in _alert_rules()}
-    return names or set(CONTRACT_ALERTS)
+    return names or set(EXPECTED_ALERTS)
 
 
 def _alert_sections() -> dict[str, str]:
@@ -247,7 +234,7 @@ def test_every_alert_has_a_runbook_section() -> None:
 
 
 def test_the_contract_alerts_are_documented() -> None:
-    missing = sorted(CONTRACT_ALERTS - set(_alert_sections()))
+    missing = sorted(EXPECTED_ALERTS - set(_alert_sections()))
     assert not missing, f"docs/OPERATIONS.md lacks runbooks for the contract's alerts: {missing}"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy.common import EXPECTED_ALERTS
 from tests.deploy.promql import (
     PROMETHEUS_DIR,
     RULE_TESTS_DIR,
@@ -27,18 +28,6 @@ ALERTS_FILE = RULES_DIR / "persona-alerts.yml"
 RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 RULE_TEST_FILES = sorted(RULE_TESTS_DIR.glob("*.yml"))
 
-# The alert names the operations contract and docs/OPERATIONS.md promise.
-EXPECTED_ALERTS = {
-    "PersonaApiHighErrorRate",
-    "PersonaApiHighLatency",
-    "PersonaDeadLettersGrowing",
-    "PersonaConsumerLagGrowing",
-    "PersonaNoPersonasStored",
-    "PersonaDependencyDown",
-    "PersonaHighMemory",
-    "PersonaTargetDown",
-    "PersonaLlmFailureRate",
-}
 RUNBOOK_BASE = "https://github.com/persona-pipeline/persona-pipeline/blob/main/docs/OPERATIONS.md#"
 SEVERITIES = {"critical", "warning"}
 CONTAINER_RULES_GLOB = "/etc/prometheus/rules/*.yml"
