@@ -16,7 +16,7 @@ from persona_pipeline.core.mongo import Collections, connect
 from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
-from persona_pipeline.devstack.servers import free_port, start_mongodb
+from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
 from tests.conftest import derive
 from tests.support.factories import make_persona
 from tests.support.kafka import collect
@@ -196,6 +196,27 @@ async def test_ready_turns_503_when_mongodb_goes_away(settings: Settings, tmp_pa
             assert listing.headers["retry-after"]
     finally:
         mongo.stop()
+
+
+async def test_a_request_kafka_did_not_take_leaves_no_pending_record(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Publishing fails (the broker is gone): 503, and no status URL for a request that
+    will never run."""
+    kafka = start_kafka(free_port(), tmp_path)
+    own = derive(settings, kafka_bootstrap_servers=kafka.address, kafka_request_timeout_ms=1000)
+    collections = Collections.of(connect(own)[own.mongodb_database])
+    try:
+        async with serve(create_app(own)) as url, httpx.AsyncClient(base_url=url) as client:
+            kafka.stop()
+            response = await client.post(
+                "/v1/persona", json={"brief": "lost in transit", "count": 1}
+            )
+            assert response.status_code == 503
+            assert response.headers["content-type"] == PROBLEM
+            assert await collections.requests.count_documents({}) == 0
+    finally:
+        kafka.stop()
 
 
 async def test_every_filter_narrows_the_list_and_is_echoed(

@@ -57,6 +57,12 @@ class RequestStore:
             upsert=True,
         )
 
+    async def discard_unqueued(self, request_id: uuid.UUID) -> None:
+        """Undo ``record_pending`` when publishing failed, so no status URL reports a request
+        that will never run. Should the event have reached Kafka after all (an ack lost to a
+        timeout), the worker recreates the record when it starts on it."""
+        await self._requests.delete_one({"_id": request_id, "status": RequestState.PENDING.value})
+
     async def mark_generating(self, request: PersonaRequested, generator: str) -> None:
         now = utcnow()
         await self._requests.update_one(

@@ -252,7 +252,11 @@ async def request_personas(
         requested_by=request.client.host if request.client else None,
     )
     await requests.record_pending(event)
-    await publisher.publish(event, correlation_id=request.state.correlation_id)
+    try:
+        await publisher.publish(event, correlation_id=request.state.correlation_id)
+    except Exception:  # answered as 503 by the problem handlers, after this cleanup
+        await requests.discard_unqueued(event.request_id)
+        raise
     status_url = f"/v1/requests/{event.request_id}"
     response.headers["Location"] = status_url
     return Accepted(request_id=event.request_id, status=RequestState.PENDING, status_url=status_url)
