@@ -40,7 +40,6 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +60,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from tests.support.processes import PERSONA, stop, worker_env
+from tests.support import processes
+from tests.support.processes import stop, worker_env
 
 from bench.pipeline import (
     PER_REQUEST,
@@ -81,7 +81,6 @@ from persona_pipeline.core.persona_store import Ordering, PersonaFilter, Persona
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import STATS_ID, StatsStore
 from persona_pipeline.core.text import terms
-from persona_pipeline.devstack.servers import free_port
 
 # --- What is measured: one row per endpoint case --------------------------------------------
 #
@@ -242,32 +241,16 @@ async def seed(settings: Settings, n: int) -> list[uuid.UUID]:
 
 def start_api(settings: Settings, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
     """``persona api`` on a free port, using ``settings``' servers; waits for ``/ready``."""
-    port = free_port()
     env = worker_env(
         settings,
         API_HOST="127.0.0.1",
-        API_PORT=str(port),
         # Explicit, so a local .env cannot change what the API signs cursors with.
         CURSOR_SECRET=settings.cursor_secret.get_secret_value(),
         LOG_LEVEL="INFO",  # as in production: one JSON access line per request
         LOG_FORMAT="json",
     )
-    process = subprocess.Popen(
-        [PERSONA, "api"], env=env, start_new_session=True, stderr=subprocess.DEVNULL
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"persona api exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/ready", timeout=1) as response:
-                if 200 <= response.status < 300:
-                    return process, base_url
-        except OSError:
-            time.sleep(0.1)
-    stop(process, signal.SIGKILL)
-    raise RuntimeError("persona api never became ready")
+    process = processes.start_api(env, timeout, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{env['API_PORT']}"
 
 
 def headers() -> dict[str, str]:

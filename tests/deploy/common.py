@@ -8,6 +8,14 @@ ROOT = Path(__file__).resolve().parents[2]
 # Tools installed by the test extra (hadolint, docker-compose, yamllint, ...).
 BIN = Path(sys.executable).parent
 
+
+def tool(name: str) -> str:
+    """The path of a tool from the test extra; fails the test with the fix if it is missing."""
+    path = BIN / name
+    assert path.exists(), f"{path} is missing: run `make install-test`"
+    return str(path)
+
+
 # The alerts deploy/prometheus/rules defines and docs/OPERATIONS.md has a runbook for.
 EXPECTED_ALERTS = frozenset(
     {

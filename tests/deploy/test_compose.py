@@ -29,7 +29,7 @@ from dockerfile_parse import DockerfileParser
 from persona_pipeline.contracts.topics import Topics
 from persona_pipeline.core.api_keys import generate_key, make_entry
 from persona_pipeline.core.settings import Environment, GeneratorChoice, Settings
-from tests.deploy.common import BIN, ROOT, duration_seconds
+from tests.deploy.common import ROOT, duration_seconds, tool
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
@@ -65,12 +65,6 @@ MONITORING = {"prometheus"}
 # --------------------------------------------------------------------------- #
 # Running the tools
 # --------------------------------------------------------------------------- #
-
-
-def tool(name: str) -> str:
-    path = BIN / name
-    assert path.exists(), f"{path} is missing: run `make install-test`"
-    return str(path)
 
 
 def compose(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:

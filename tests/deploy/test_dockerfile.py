@@ -27,7 +27,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from persona_pipeline.core.settings import Environment, Settings
-from tests.deploy.common import BIN, ROOT, duration_seconds
+from tests.deploy.common import BIN, ROOT, duration_seconds, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -156,10 +156,8 @@ def context_bind_mounts(instruction: Instruction) -> list[str]:
 
 
 def test_hadolint_finds_nothing() -> None:
-    hadolint = BIN / "hadolint"
-    assert hadolint.exists(), f"{hadolint} is missing: run `make install-test`"
     result = subprocess.run(
-        [str(hadolint), "--no-color", "Dockerfile"],
+        [tool("hadolint"), "--no-color", "Dockerfile"],
         cwd=ROOT,
         capture_output=True,
         text=True,

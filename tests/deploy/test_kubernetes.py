@@ -13,7 +13,6 @@ import functools
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ import pytest
 import yaml
 
 from persona_pipeline.core.settings import Settings
+from tests.deploy.common import ROOT, tool
 
-ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 TARGETS = {"base": K8S / "base", "production": K8S / "overlays" / "production"}
 SECRET_TEMPLATE = K8S / "base" / "secret.example.yaml"
@@ -218,17 +217,14 @@ def docs(request: pytest.FixtureRequest) -> list[Doc]:
 # ---------------------------------------------------------------------------
 
 
-def _kubernetes_validate() -> Path:
-    tool = Path(sys.executable).parent / "kubernetes-validate"
-    if not tool.exists():
-        pytest.fail(f"{tool} is missing: run `make install-test`")
-    return tool
+def _kubernetes_validate() -> str:
+    return tool("kubernetes-validate")
 
 
 def _validate(files: list[Path]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            str(_kubernetes_validate()),
+            _kubernetes_validate(),
             "--strict",
             "--kubernetes-version",
             KUBERNETES_VERSION,

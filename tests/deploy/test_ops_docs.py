@@ -11,7 +11,6 @@
 
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -20,9 +19,9 @@ import pytest
 import yaml
 
 from persona_pipeline.core.settings import Settings
-from tests.deploy.common import EXPECTED_ALERTS
+from tests.deploy.common import EXPECTED_ALERTS, ROOT, tool
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = ROOT
 DEPLOYMENT = REPO / "docs" / "DEPLOYMENT.md"
 OPERATIONS = REPO / "docs" / "OPERATIONS.md"
 DOCS = (DEPLOYMENT, OPERATIONS)
@@ -385,15 +384,13 @@ def test_ci_workflow_pins_actions_by_major_version() -> None:
 
 
 def test_ci_workflow_passes_yamllint() -> None:
-    yamllint = Path(sys.executable).parent / "yamllint"
-    if not yamllint.exists():
-        pytest.fail("yamllint is missing: run `make install-test`")
+    yamllint = tool("yamllint")
     config = (
         "{extends: default, rules: {line-length: {max: 120}, document-start: disable, "
         "truthy: {check-keys: false}}}"
     )
     result = subprocess.run(
-        [str(yamllint), "-f", "parsable", "-d", config, str(WORKFLOW.parent.parent)],
+        [yamllint, "-f", "parsable", "-d", config, str(WORKFLOW.parent.parent)],
         capture_output=True,
         text=True,
         timeout=60,

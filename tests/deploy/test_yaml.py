@@ -7,14 +7,13 @@ file a walk of the repository finds, so nothing is skipped by accident.
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy.common import ROOT, tool
+
 CONFIG = ROOT / ".yamllint.yaml"
-YAMLLINT = Path(sys.executable).parent / "yamllint"
 
 # Directories that hold no project YAML (the config's `ignore` lists the same).
 IGNORED_DIRS = {
@@ -35,9 +34,8 @@ EXPECTED = ["docker-compose.yml", ".yamllint.yaml"]
 
 
 def yamllint(*args: str) -> subprocess.CompletedProcess[str]:
-    assert YAMLLINT.exists(), f"{YAMLLINT} is missing: run `make install-test`"
     return subprocess.run(
-        [str(YAMLLINT), "-c", str(CONFIG), *args],
+        [tool("yamllint"), "-c", str(CONFIG), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from persona_pipeline.devstack.servers import free_port, port_is_open
+from tests.support.processes import PERSONA
 
-PERSONA = str(Path(sys.executable).with_name("persona"))
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

@@ -1,10 +1,21 @@
-"""Fixtures shared by the tests that talk to the fake OpenAI-compatible server."""
+"""Fixtures shared by the integration tests: the API as a client, the fake OpenAI server."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
+from persona_pipeline.api.app import create_app
+from persona_pipeline.core.settings import Settings
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.serve import serve
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API on ``settings``' servers, served on loopback, with a client for it."""
+    async with serve(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,12 +23,6 @@ from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
-        yield client
 
 
 async def seed(settings: Settings, personas: list[Persona]) -> None:

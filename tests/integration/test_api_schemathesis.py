@@ -5,14 +5,8 @@ schemathesis generates valid and invalid requests for every operation and checks
 that none answers 5xx and that every response matches the schema it documents.
 """
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -22,42 +16,34 @@ from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from persona_pipeline.core.api_keys import generate_key, make_entry
-from persona_pipeline.devstack.servers import free_port
+from persona_pipeline.core.settings import Settings
+from tests.support.processes import start_api, stop, worker_env
 from tests.support.stack import Endpoints
 
 pytestmark = pytest.mark.integration
-PERSONA = str(Path(sys.executable).with_name("persona"))
 ADMIN_KEY = generate_key()
 
 
 @pytest.fixture(scope="module")
 def api_url(endpoints: Endpoints) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MONGODB_"))}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=endpoints.kafka,
-        MONGODB_URI=endpoints.mongodb_uri,
-        MONGODB_DATABASE=f"fuzz_{uuid.uuid4().hex[:8]}",
-        KAFKA_TOPIC_PREFIX=f"fuzz{uuid.uuid4().hex[:6]}.",
-        API_PORT=str(port),
+    servers = Settings(
+        _env_file=None,
+        kafka_bootstrap_servers=endpoints.kafka,
+        mongodb_uri=endpoints.mongodb_uri,  # type: ignore[arg-type]
+        mongodb_database=f"fuzz_{uuid.uuid4().hex[:8]}",
+        kafka_topic_prefix=f"fuzz{uuid.uuid4().hex[:6]}.",
+    )
+    env = worker_env(
+        servers,
         LOG_LEVEL="ERROR",
         WRITE_RATE_PER_MINUTE="0",  # the fuzzer posts often; limits have their own tests
         ADMIN_API_KEYS=make_entry("fuzzer", ADMIN_KEY),  # secured, as in production
     )
-    process = subprocess.Popen([PERSONA, "api"], env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    process = start_api(env)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield url
+        yield f"http://127.0.0.1:{env['API_PORT']}"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
 
 
 def operations(api_url: str) -> list[APIOperation]:

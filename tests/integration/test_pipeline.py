@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
 from persona_pipeline.consumers.app import Worker, create_worker
 from persona_pipeline.consumers.generators.base import Generated, GenerationTask
 from persona_pipeline.consumers.generators.offline import OfflineGenerator
@@ -49,15 +48,6 @@ async def worker(settings: Settings, generator: CountingGenerator) -> AsyncItera
     built = create_worker(settings, generator=generator)
     async with serve(built.app):
         yield built
-
-
-@pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        serve(create_app(settings)) as base_url,
-        httpx.AsyncClient(base_url=base_url) as client,
-    ):
-        yield client
 
 
 async def test_request_is_generated_stored_announced_and_served(

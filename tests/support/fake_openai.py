@@ -314,12 +314,6 @@ class FakeOpenAI:
             return self._max_in_flight
 
     @property
-    def call_times(self) -> list[float]:
-        """``time.monotonic()`` at the arrival of each request."""
-        with self._lock:
-            return list(self._call_times)
-
-    @property
     def requests(self) -> list[dict[str, Any]]:
         """The parsed JSON bodies of the chat completion requests, in order."""
         with self._lock:
@@ -337,12 +331,6 @@ class FakeOpenAI:
         with self._lock:
             return list(self._replies)
 
-    @property
-    def pending(self) -> int:
-        """Scripted replies not consumed yet."""
-        with self._lock:
-            return len(self._script)
-
     # -- internals -----------------------------------------------------------
 
     def _reset_stats(self) -> None:
@@ -350,7 +338,6 @@ class FakeOpenAI:
         self._calls_by_path: Counter[str] = Counter()
         # Requests still running across a reset keep counting towards in_flight.
         self._max_in_flight = self._in_flight
-        self._call_times: list[float] = []
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
         self._replies: list[ReplyRecord] = []
@@ -362,7 +349,6 @@ class FakeOpenAI:
         with self._lock:
             self._calls += 1
             self._calls_by_path[path] += 1
-            self._call_times.append(arrived)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:

@@ -1,48 +1,16 @@
-"""The client-side rate limiter, on a fake clock: exact, instant and deterministic.
-
-``FakeTime.sleep`` advances the clock by the time asked. That is exact for the
-limiter because only the head of its queue ever sleeps.
-"""
+"""The client-side rate limiter, on a fake clock (``tests/support/fake_time.py``):
+exact, instant and deterministic."""
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
 from persona_pipeline.consumers.rate_limit import RateLimiter
-
-START = 1000.0
-
-
-class FakeTime:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-        self.on_sleep: Callable[[], None] | None = None
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if self.on_sleep is not None:
-            hook, self.on_sleep = self.on_sleep, None
-            hook()  # runs "during" the sleep, before time moves on
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-def limiter(fake_time: FakeTime, rpm: int = 0, tpm: int = 0) -> RateLimiter:
-    return RateLimiter(rpm, tpm, clock=fake_time.clock, sleep=fake_time.sleep)
+from tests.support.fake_time import START, FakeTime, make_limiter
 
 
 async def test_rpm_limits_the_call_rate_exactly(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, rpm=60)  # a full bucket of 60, then one a second
+    limit = make_limiter(fake_time, rpm=60)  # a full bucket of 60, then one a second
     starts: list[float] = []
 
     for _ in range(63):
@@ -57,7 +25,7 @@ async def test_rpm_limits_the_call_rate_exactly(fake_time: FakeTime) -> None:
 async def test_concurrent_callers_are_served_first_come_first_served(
     fake_time: FakeTime,
 ) -> None:
-    limit = limiter(fake_time, rpm=120)  # two a second once the bucket is empty
+    limit = make_limiter(fake_time, rpm=120)  # two a second once the bucket is empty
     for _ in range(120):
         await limit.acquire(0)
     started: list[tuple[int, float]] = []
@@ -73,7 +41,7 @@ async def test_concurrent_callers_are_served_first_come_first_served(
 
 
 async def test_tpm_waits_for_tokens(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, tpm=600)  # 10 tokens a second
+    limit = make_limiter(fake_time, tpm=600)  # 10 tokens a second
 
     await limit.acquire(500)
     assert fake_time.now == START
@@ -84,7 +52,7 @@ async def test_tpm_waits_for_tokens(fake_time: FakeTime) -> None:
 
 
 async def test_a_big_call_does_not_starve_behind_small_ones(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, tpm=600)
+    limit = make_limiter(fake_time, tpm=600)
     await limit.acquire(600)
     order: list[str] = []
 
@@ -103,7 +71,7 @@ async def test_a_big_call_does_not_starve_behind_small_ones(fake_time: FakeTime)
 async def test_an_estimate_above_the_bucket_waits_for_a_full_bucket(
     fake_time: FakeTime,
 ) -> None:
-    limit = limiter(fake_time, tpm=600)
+    limit = make_limiter(fake_time, tpm=600)
     await limit.acquire(300)
 
     await limit.acquire(900)  # more than a minute's worth: goes once the bucket is full
@@ -115,7 +83,7 @@ async def test_an_estimate_above_the_bucket_waits_for_a_full_bucket(
 
 
 async def test_settle_gives_back_an_overestimate(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, tpm=600)
+    limit = make_limiter(fake_time, tpm=600)
     await limit.acquire(600)
 
     limit.settle(600, 100)
@@ -126,7 +94,7 @@ async def test_settle_gives_back_an_overestimate(fake_time: FakeTime) -> None:
 
 
 async def test_settle_takes_more_for_an_underestimate(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, tpm=600)
+    limit = make_limiter(fake_time, tpm=600)
     await limit.acquire(100)
 
     limit.settle(100, 400)
@@ -137,7 +105,7 @@ async def test_settle_takes_more_for_an_underestimate(fake_time: FakeTime) -> No
 
 
 async def test_settle_never_fills_above_capacity(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, tpm=600)
+    limit = make_limiter(fake_time, tpm=600)
     await limit.acquire(10)
 
     limit.settle(5000, 0)
@@ -146,7 +114,7 @@ async def test_settle_never_fills_above_capacity(fake_time: FakeTime) -> None:
 
 
 async def test_pause_blocks_everyone_until_it_ends(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time)  # unlimited, yet a pause still applies
+    limit = make_limiter(fake_time)  # unlimited, yet a pause still applies
     limit.pause(5.0)
     started: list[float] = []
 
@@ -161,7 +129,7 @@ async def test_pause_blocks_everyone_until_it_ends(fake_time: FakeTime) -> None:
 
 
 async def test_pause_is_extended_but_never_shortened(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time)
+    limit = make_limiter(fake_time)
 
     limit.pause(5.0)
     limit.pause(2.0)
@@ -181,7 +149,7 @@ async def test_pause_is_extended_but_never_shortened(fake_time: FakeTime) -> Non
 
 
 async def test_a_pause_during_a_wait_holds_the_waiter(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, rpm=60)
+    limit = make_limiter(fake_time, rpm=60)
     for _ in range(60):
         await limit.acquire(0)
     # While the next caller sleeps its 1 s for a request slot, a 429 pauses for 5 s.
@@ -194,7 +162,7 @@ async def test_a_pause_during_a_wait_holds_the_waiter(fake_time: FakeTime) -> No
 
 
 async def test_buckets_refill_during_a_pause(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time, rpm=60, tpm=600)
+    limit = make_limiter(fake_time, rpm=60, tpm=600)
     await limit.acquire(600)
     limit.pause(30.0)
 
@@ -228,7 +196,7 @@ async def test_a_cancelled_waiter_takes_nothing() -> None:
 
 
 async def test_zero_means_unlimited(fake_time: FakeTime) -> None:
-    limit = limiter(fake_time)
+    limit = make_limiter(fake_time)
 
     for _ in range(10_000):
         await limit.acquire(1_000_000)
@@ -244,4 +212,4 @@ async def test_bad_arguments_are_rejected(fake_time: FakeTime) -> None:
     with pytest.raises(ValueError, match="negative"):
         RateLimiter(-1, 0)
     with pytest.raises(ValueError, match="negative"):
-        await limiter(fake_time).acquire(-1)
+        await make_limiter(fake_time).acquire(-1)

@@ -22,7 +22,7 @@ from persona_pipeline.consumers.resilience import (
 )
 from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
 from persona_pipeline.core.settings import Settings
-from tests.unit.test_rate_limit import START, FakeTime
+from tests.support.fake_time import START, FakeTime, make_limiter
 
 TASK = GenerationTask(
     brief="Commuters who cycle to work",
@@ -129,11 +129,6 @@ class Attempts:
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
 def attempts() -> Attempts:
     return Attempts()
 
@@ -162,10 +157,6 @@ def resilient(
         sleep=fake_time.sleep,
         rng=rng or FixedRandom(1.0),
     )
-
-
-def make_limiter(fake_time: FakeTime, rpm: int = 0, tpm: int = 0) -> RateLimiter:
-    return RateLimiter(rpm, tpm, clock=fake_time.clock, sleep=fake_time.sleep)
 
 
 async def test_success_on_the_first_call(fake_time: FakeTime, attempts: Attempts) -> None:

@@ -75,13 +75,7 @@ CORS_EXPOSED_HEADERS = ("location", "retry-after", "x-correlation-id", "etag", "
 
 
 def key_ring(settings: Settings) -> KeyRing:
-    return KeyRing.from_settings(
-        {
-            Role.READER: settings.read_api_keys,
-            Role.WRITER: settings.api_keys,
-            Role.ADMIN: settings.admin_api_keys,
-        }
-    )
+    return KeyRing.from_settings({role: getattr(settings, role.setting.lower()) for role in Role})
 
 
 def check_security(settings: Settings, keys: KeyRing) -> None:

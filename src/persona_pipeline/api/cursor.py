@@ -5,25 +5,18 @@ belongs to, signed with HMAC-SHA256. Clients cannot forge a position or reuse a
 cursor with different filters; either gets a clear 400 instead of odd results.
 """
 
-import base64
 import binascii
 import hashlib
 import hmac
 import json
+
+from persona_pipeline.core import b64
 
 MAX_CURSOR_CHARS = 512
 
 
 class InvalidCursorError(ValueError):
     """The cursor was not issued by this API for this query."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class CursorCodec:
@@ -37,7 +30,7 @@ class CursorCodec:
         payload = json.dumps(
             {"p": position, "q": query_fingerprint}, separators=(",", ":")
         ).encode()
-        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        return f"{b64.encode(payload)}.{b64.encode(self._sign(payload))}"
 
     def decode(self, cursor: str, query_fingerprint: str) -> str:
         """The position inside ``cursor``; raises ``InvalidCursorError`` on any doubt."""
@@ -45,7 +38,7 @@ class CursorCodec:
             raise InvalidCursorError("malformed cursor")
         body, signature = cursor.split(".")
         try:
-            payload, given = _unb64(body), _unb64(signature)
+            payload, given = b64.decode(body), b64.decode(signature)
         except (binascii.Error, ValueError) as exc:
             raise InvalidCursorError("malformed cursor") from exc
         if not hmac.compare_digest(given, self._sign(payload)):

@@ -7,8 +7,8 @@ Every dependency is ``async def``, even the trivial ones: FastAPI runs plain
 
 Access control (keys and roles are described in ``core/api_keys.py``): ``WriterDep`` /
 ``require_writer`` and ``AdminDep`` / ``require_admin`` guard writes and admin
-routes; ``ReaderDep`` / ``require_reader`` guards a read when ``READS_REQUIRE_KEY``
-is set (``create_app`` applies it app-wide, except to the service routes).
+routes; ``read_gate`` asks every read for a reader key when ``READS_REQUIRE_KEY`` is
+set (``create_app`` applies it app-wide, except to the service routes).
 ``WriteRateLimitDep`` takes a token from the caller's write bucket.
 """
 
@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 
 from persona_pipeline.api.cursor import CursorCodec
 from persona_pipeline.api.limits import TokenBuckets, retry_after
-from persona_pipeline.core.api_keys import OPEN, PUBLIC, KeyRing, Principal, Role
+from persona_pipeline.core.api_keys import OPEN, KeyRing, Principal, Role
 from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.metrics import HttpMetrics
 from persona_pipeline.core.mongo import Document
@@ -75,10 +75,6 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 # Each reads the request directly rather than depending on ``get_services``: FastAPI
 # resolves every level of a dependency tree on every request, and these are on the
 # hottest paths.
-async def get_settings(request: Request) -> Settings:
-    return _services(request).settings
-
-
 async def get_personas(request: Request) -> PersonaStore:
     return _services(request).personas
 
@@ -99,7 +95,6 @@ async def get_cursors(request: Request) -> CursorCodec:
     return _services(request).cursors
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 PersonaStoreDep = Annotated[PersonaStore, Depends(get_personas)]
 RequestStoreDep = Annotated[RequestStore, Depends(get_requests)]
 StatsStoreDep = Annotated[StatsStore, Depends(get_stats)]
@@ -158,15 +153,6 @@ async def _authorize(
     return principal
 
 
-async def require_reader(
-    request: Request, services: ServicesDep, presented: PresentedKeyDep
-) -> Principal:
-    """Any valid key when ``READS_REQUIRE_KEY`` is set; otherwise reads are public."""
-    if not services.settings.reads_require_key:
-        return PUBLIC
-    return await _authorize(request, services, presented, Role.READER)
-
-
 async def require_writer(
     request: Request, services: ServicesDep, presented: PresentedKeyDep
 ) -> Principal:
@@ -181,13 +167,12 @@ async def require_admin(
     return await _authorize(request, services, presented, Role.ADMIN)
 
 
-ReaderDep = Annotated[Principal, Depends(require_reader)]
 WriterDep = Annotated[Principal, Depends(require_writer)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
 def read_gate(public_paths: Collection[str]) -> Callable[..., Awaitable[None]]:
-    """An app-wide dependency: ``require_reader`` on every route but ``public_paths``.
+    """An app-wide dependency: a reader key on every route but ``public_paths``.
 
     Applied to the app rather than to routers, so a route added later is protected
     unless it is made public on purpose."""
@@ -197,7 +182,7 @@ def read_gate(public_paths: Collection[str]) -> Callable[..., Awaitable[None]]:
         request: Request, services: ServicesDep, presented: PresentedKeyDep
     ) -> None:
         if getattr(request.scope.get("route"), "path", None) not in public:
-            await require_reader(request, services, presented)
+            await _authorize(request, services, presented, Role.READER)
 
     return gate_reads
 

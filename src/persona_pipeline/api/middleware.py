@@ -51,7 +51,6 @@ class ObservabilityMiddleware:
             return
         started = time.perf_counter()
         correlation_id = _correlation_id(scope)
-        scope["state"] = {**scope.get("state", {}), "correlation_id": correlation_id}
         status = 500
 
         async def send_with_id(message: Message) -> None:

@@ -101,7 +101,6 @@ class MinHasher:
             raise ValueError(f"shingle_size must be positive, got {shingle_size}")
         self._num_perm = num_perm
         self._shingle_size = shingle_size
-        self._seed = seed
         self._permutations = tuple(
             (_derive(seed, index, "a", 1), _derive(seed, index, "b", 0))
             for index in range(num_perm)
@@ -117,10 +116,6 @@ class MinHasher:
     @property
     def shingle_size(self) -> int:
         return self._shingle_size
-
-    @property
-    def seed(self) -> int:
-        return self._seed
 
     def signature(self, text: str) -> tuple[int, ...]:
         """The MinHash signature of ``text`` (whitespace-separated words).
@@ -272,10 +267,6 @@ class NearDuplicateIndex:
         self._keys: list[str] = []
         self._signatures: list[tuple[int, ...]] = []
         self._slots: dict[str, int] = {}
-
-    @property
-    def threshold(self) -> float:
-        return self._threshold
 
     def __len__(self) -> int:
         return len(self._slots)

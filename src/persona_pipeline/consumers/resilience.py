@@ -41,11 +41,14 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from persona_pipeline.consumers.generators.base import (
+    INVALID_OUTPUT_PREFIX,
+    MAX_REASON_CHARS,
     FailureKind,
     Generated,
     GenerationError,
     GenerationTask,
     PersonaGenerator,
+    truncate,
 )
 from persona_pipeline.consumers.generators.prompts import estimate_tokens
 from persona_pipeline.consumers.rate_limit import RateLimiter
@@ -66,8 +69,6 @@ OUTCOMES: Final = (
 )
 """Every ``outcome`` ``on_attempt`` reports; an unexpected exception counts as ``fatal``."""
 
-MAX_REASON_CHARS = 500
-_INVALID_PREFIX = "invalid model output: "
 _MAX_EXPONENT = 62  # 2**n beyond this only overflows; the cap applies long before
 
 
@@ -112,10 +113,6 @@ class ResilientGenerator:
         return self._inner.model
 
     @property
-    def inner(self) -> PersonaGenerator:
-        return self._inner
-
-    @property
     def limiter(self) -> RateLimiter | None:
         return self._limiter
 
@@ -132,8 +129,9 @@ class ResilientGenerator:
         usage = TokenUsage()
         current = task
         while True:
-            estimate = self._estimate_tokens(current)
+            estimate = 0  # only a rate limiter needs it, and it costs a prompt build
             if self._limiter is not None:
+                estimate = self._estimate_tokens(current)
                 await self._limiter.acquire(estimate)
             attempts += 1
             started = time.perf_counter()
@@ -142,7 +140,7 @@ class ResilientGenerator:
             except GenerationError as exc:
                 self._report(exc.kind.value, time.perf_counter() - started, exc.usage)
                 self._settle(estimate, exc.usage)
-                usage = _add(usage, exc.usage)
+                usage = usage + exc.usage
                 failure = exc
             except Exception:
                 self._report(FailureKind.FATAL.value, time.perf_counter() - started, TokenUsage())
@@ -151,13 +149,13 @@ class ResilientGenerator:
                 self._report(OUTCOME_OK, time.perf_counter() - started, generated.usage)
                 self._settle(estimate, generated.usage)
                 return dataclasses.replace(
-                    generated, usage=_add(usage, generated.usage), attempts=attempts
+                    generated, usage=usage + generated.usage, attempts=attempts
                 )
 
             kind = failure.kind
             if kind is FailureKind.INVALID_OUTPUT:
                 if invalid >= self._max_invalid_retries:
-                    detail = failure.reason.removeprefix(_INVALID_PREFIX)
+                    detail = failure.reason.removeprefix(INVALID_OUTPUT_PREFIX)
                     reason = f"invalid model output after {_calls(attempts)}: {detail}"
                     raise _give_up(reason, failure, usage) from failure
                 invalid += 1
@@ -226,19 +224,15 @@ def build_resilient_generator(
     )
 
 
-def _add(left: TokenUsage, right: TokenUsage) -> TokenUsage:
-    return TokenUsage(
-        prompt_tokens=left.prompt_tokens + right.prompt_tokens,
-        completion_tokens=left.completion_tokens + right.completion_tokens,
-    )
-
-
 def _calls(attempts: int) -> str:
     return f"{attempts} attempt" if attempts == 1 else f"{attempts} attempts"
 
 
 def _give_up(reason: str, failure: GenerationError, usage: TokenUsage) -> GenerationError:
     """The error a task ends with: the last failure's kind, every call's tokens."""
-    if len(reason) > MAX_REASON_CHARS:
-        reason = reason[: MAX_REASON_CHARS - 3] + "..."
-    return GenerationError(reason, kind=failure.kind, retry_after=failure.retry_after, usage=usage)
+    return GenerationError(
+        truncate(reason, MAX_REASON_CHARS),
+        kind=failure.kind,
+        retry_after=failure.retry_after,
+        usage=usage,
+    )

@@ -36,7 +36,6 @@ from persona_pipeline.contracts import (
     RequestState,
     TokenUsage,
 )
-from persona_pipeline.contracts.persona import persona_id
 from persona_pipeline.core.documents import brief_key, to_document
 from persona_pipeline.core.metrics import PipelineMetrics
 from persona_pipeline.core.persona_store import PersonaStore
@@ -146,14 +145,16 @@ class GenerationService:
     async def _dedup_index(
         self, request: PersonaRequested, stored: dict[int, Persona]
     ) -> NearDuplicateIndex:
-        """Recent personas of the same brief, plus this request's stored ones."""
+        """Recent personas of the same brief, plus this request's stored ones (their stored
+        signatures come with the recent ones unless they fell out of that window)."""
         index = NearDuplicateIndex(self.dedup.threshold)
-        for key, signature in await self.personas.recent_signatures(
-            request.brief, RECENT_FOR_DEDUP
-        ):
+        recent = await self.personas.recent_signatures(request.brief, RECENT_FOR_DEDUP)
+        for key, signature in recent:
             index.add(key, signature)
+        indexed = {key for key, _ in recent}
         for persona in stored.values():
-            index.add(str(persona.id), self._signature(persona))
+            if str(persona.id) not in indexed:
+                index.add(str(persona.id), self._signature(persona))
         return index
 
     def _signature(self, persona: Persona) -> tuple[int, ...]:
@@ -257,7 +258,7 @@ class GenerationService:
             self.metrics.personas_stored.inc()
             self.metrics.cost.labels(persona.model).inc(persona.cost_usd)
         else:  # another worker stored it first (a rebalance mid-request): announce theirs
-            theirs = await self.personas.get(persona_id(persona.request_id, persona.ordinal))
+            theirs = await self.personas.get(persona.id)
             persona = theirs or persona
         await self.events.created(PersonaCreated.for_persona(persona))
         return persona

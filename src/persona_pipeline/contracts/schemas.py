@@ -9,11 +9,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from persona_pipeline.contracts.events import PersonaCreated, PersonaFailed, PersonaRequested
+from persona_pipeline.contracts.topics import Topics
 
+_TOPICS = Topics()
 EVENTS: dict[str, type[BaseModel]] = {
-    "persona.requests": PersonaRequested,
-    "persona.created": PersonaCreated,
-    "persona.failed": PersonaFailed,
+    _TOPICS.requests: PersonaRequested,
+    _TOPICS.created: PersonaCreated,
+    _TOPICS.failed: PersonaFailed,
 }
 
 

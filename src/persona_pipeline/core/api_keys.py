@@ -14,7 +14,6 @@ the FastAPI dependencies built on it live in ``deps.py``.
 """
 
 import asyncio
-import base64
 import binascii
 import hashlib
 import hmac
@@ -28,6 +27,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, SecretStr
 from pydantic_settings import NoDecode
+
+from persona_pipeline.core import b64
 
 SCHEME = "scrypt"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -97,17 +98,13 @@ class Principal:
 
 
 OPEN = Principal(name=None, role=Role.ADMIN)  # no key configured: the dev stack runs open
-PUBLIC = Principal(name=None, role=Role.READER)  # a public read (READS_REQUIRE_KEY=false)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
+    """Strict: the alphabet is checked first (``base64`` silently skips stray characters)."""
     if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return b64.decode(text)
 
 
 def derive(key: str, salt: bytes) -> bytes:
@@ -121,8 +118,12 @@ def generate_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+def well_formed(key: str) -> bool:
+    return MIN_KEY_CHARS <= len(key) <= MAX_KEY_CHARS and KEY_CHARS.fullmatch(key) is not None
+
+
 def check_key(key: str) -> None:
-    if not MIN_KEY_CHARS <= len(key) <= MAX_KEY_CHARS or not KEY_CHARS.fullmatch(key):
+    if not well_formed(key):
         raise KeyFormatError(
             f"a key must be {MIN_KEY_CHARS} to {MAX_KEY_CHARS} printable ASCII characters "
             "without spaces; use --generate for a random one"
@@ -132,7 +133,7 @@ def check_key(key: str) -> None:
 def hash_key(key: str, salt: bytes | None = None) -> str:
     """``scrypt$salt$hash`` for ``key``, with a fresh random salt unless one is given."""
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
-    return f"{SCHEME}${_b64(salt)}${_b64(derive(key, salt))}"
+    return f"{SCHEME}${b64.encode(salt)}${b64.encode(derive(key, salt))}"
 
 
 def make_entry(name: str, key: str) -> str:
@@ -150,8 +151,7 @@ def make_entry(name: str, key: str) -> str:
 def parse_entries(text: str, role: Role = Role.WRITER) -> list[KeyEntry]:
     """Parse comma- or newline-separated entries; errors name the entry, never its content."""
     entries: list[KeyEntry] = []
-    parts = [p.strip() for p in re.split(r"[,\n]", text) if p.strip()]
-    for position, part in enumerate(parts, start=1):
+    for position, part in enumerate(split_list(text), start=1):
         entry = _parse_entry(part, position, role)
         if any(e.name == entry.name for e in entries):
             raise KeyFormatError(f"entry {position}: the name {entry.name!r} is used twice")
@@ -230,9 +230,7 @@ class KeyRing:
 
     async def verify(self, presented: str) -> Principal | None:
         """The principal of a presented key, or ``None`` if it is no configured key."""
-        if not MIN_KEY_CHARS <= len(presented) <= MAX_KEY_CHARS or not KEY_CHARS.fullmatch(
-            presented
-        ):
+        if not well_formed(presented):
             return None
         # The caches are keyed by an HMAC under a per-process random key, not by the key.
         token = hmac.new(self._pepper, presented.encode("utf-8"), hashlib.sha256).digest()
@@ -268,10 +266,13 @@ ApiKeyEntries = Annotated[SecretStr | None, AfterValidator(_check_entries)]
 ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 
 
+def split_list(text: str) -> tuple[str, ...]:
+    """The non-empty items of a comma- or newline-separated setting, stripped."""
+    return tuple(p.strip() for p in re.split(r"[,\n]", text) if p.strip())
+
+
 def _split_commas(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(p.strip() for p in re.split(r"[,\n]", value) if p.strip())
-    return value
+    return split_list(value) if isinstance(value, str) else value
 
 
 def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:

@@ -37,10 +37,6 @@ def from_headers(headers: Mapping[str, object]) -> str | None:
     return sanitize(value) if isinstance(value, str) else None
 
 
-def current() -> str | None:
-    return _current.get()
-
-
 def headers() -> dict[str, str]:
     """Kafka headers that pass the current id on (none outside correlated work)."""
     cid = _current.get()

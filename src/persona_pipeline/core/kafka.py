@@ -100,14 +100,12 @@ class Publisher(Protocol):
     ) -> Any: ...
 
 
-async def publish_event(
-    publisher: Publisher, event: BaseModel, key: str, headers: dict[str, str] | None = None
-) -> None:
+async def publish_event(publisher: Publisher, event: BaseModel, key: str) -> None:
     """Publish a contract event as JSON and wait for the broker's acknowledgement.
 
-    The current correlation id, if any, travels along unless ``headers`` name one."""
+    The current correlation id, if any, travels along as a header."""
     await publisher.publish(
         event.model_dump_json().encode(),
         key=key.encode(),
-        headers={**JSON_HEADERS, **correlation.headers(), **(headers or {})},
+        headers={**JSON_HEADERS, **correlation.headers()},
     )

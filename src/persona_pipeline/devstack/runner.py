@@ -69,9 +69,8 @@ def _wait_ready(url: str, alive: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive():
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if 200 <= response.status < 300:
-                    return True
+            with urllib.request.urlopen(url, timeout=2):  # raises on any status but 2xx
+                return True
         except OSError:
             pass
         time.sleep(0.2)

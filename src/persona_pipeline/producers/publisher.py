@@ -3,7 +3,6 @@
 from faststream.kafka import KafkaBroker
 
 from persona_pipeline.contracts import PersonaRequested, Topics
-from persona_pipeline.core import correlation
 from persona_pipeline.core.kafka import Publisher, publish_event
 
 
@@ -24,6 +23,6 @@ class RequestPublisher:
             )
         )
 
-    async def publish(self, request: PersonaRequested, correlation_id: str | None = None) -> None:
-        headers = {correlation.HEADER: correlation_id} if correlation_id else None
-        await publish_event(self._publisher, request, str(request.request_id), headers)
+    async def publish(self, request: PersonaRequested) -> None:
+        """Keyed by request id; the current correlation id, if any, goes along as a header."""
+        await publish_event(self._publisher, request, str(request.request_id))

@@ -253,7 +253,7 @@ async def request_personas(
     )
     await requests.record_pending(event)
     try:
-        await publisher.publish(event, correlation_id=request.state.correlation_id)
+        await publisher.publish(event)
     except Exception:  # answered as 503 by the problem handlers, after this cleanup
         await requests.discard_unqueued(event.request_id)
         raise

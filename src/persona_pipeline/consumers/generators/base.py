@@ -51,6 +51,16 @@ class FailureKind(StrEnum):
     """Refusal, bad key, bad request: retrying cannot help."""
 
 
+MAX_REASON_CHARS = 500
+"""The longest failure reason stored and shown."""
+INVALID_OUTPUT_PREFIX = "invalid model output: "
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class GenerationError(Exception):
     """A persona could not be generated; ``reason`` is safe to store and show."""
 

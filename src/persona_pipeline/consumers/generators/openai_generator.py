@@ -44,10 +44,13 @@ from openai.types.completion_usage import CompletionUsage
 from pydantic import BaseModel, Field, ValidationError
 
 from persona_pipeline.consumers.generators.base import (
+    INVALID_OUTPUT_PREFIX,
+    MAX_REASON_CHARS,
     FailureKind,
     Generated,
     GenerationError,
     GenerationTask,
+    truncate,
 )
 from persona_pipeline.consumers.generators.prompts import build_messages
 from persona_pipeline.contracts import PersonaDraft, TokenUsage
@@ -59,7 +62,6 @@ SEED_MODULUS = 2**31
 # Added to the seed once per ``task.variant``: a regeneration must not replay the same sample.
 VARIANT_SEED_STEP = 1_000_003
 # Reasons are stored on failed personas and shown to users: keep them short.
-MAX_REASON_CHARS = 500
 _MAX_DETAIL_CHARS = 200
 _MAX_LISTED_ERRORS = 3
 # Anything shaped like an OpenAI secret key, in case a server echoes one back.
@@ -365,7 +367,7 @@ def _parse_draft(content: str | None, usage: TokenUsage) -> PersonaDraft:
 
 def _invalid_output(summary: str, usage: TokenUsage | None = None) -> GenerationError:
     return GenerationError(
-        f"invalid model output: {_shorten(summary, 400)}",
+        f"{INVALID_OUTPUT_PREFIX}{_shorten(summary, 400)}",
         kind=FailureKind.INVALID_OUTPUT,
         usage=usage,
     )
@@ -403,12 +405,6 @@ def _usage_from_body(body: Any) -> TokenUsage:
         usage = CompletionUsage.model_validate(body["usage"])
     except (TypeError, KeyError, ValidationError):
         return TokenUsage()
-    return _usage(usage)
-
-
-def _usage(usage: CompletionUsage | None) -> TokenUsage:
-    if usage is None:
-        return TokenUsage()
     return TokenUsage(
         prompt_tokens=max(usage.prompt_tokens or 0, 0),
         completion_tokens=max(usage.completion_tokens or 0, 0),
@@ -416,8 +412,7 @@ def _usage(usage: CompletionUsage | None) -> TokenUsage:
 
 
 def _shorten(text: str, limit: int = _MAX_DETAIL_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return truncate(" ".join(text.split()), limit)
 
 
 def _trace_headers(task: GenerationTask) -> dict[str, str]:

@@ -23,7 +23,7 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
-from persona_pipeline.consumers.generators.base import GenerationTask
+from persona_pipeline.consumers.generators.base import GenerationTask, truncate
 from persona_pipeline.contracts import BigFive, PersonaDraft, Skeleton
 
 # Longest validation error fed back to the model; the head says what is wrong.
@@ -139,9 +139,7 @@ def build_variation(variant: int) -> str:
 
 def build_correction(previous_error: str) -> str:
     """The corrective turn appended after an answer that failed validation."""
-    error = previous_error.strip()
-    if len(error) > MAX_ERROR_CHARS:
-        error = error[: MAX_ERROR_CHARS - 3] + "..."
+    error = truncate(previous_error.strip(), MAX_ERROR_CHARS)
     return (
         "Your previous answer for this persona was rejected because it did not pass "
         f"validation:\n{error}\n\n"
