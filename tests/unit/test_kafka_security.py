@@ -9,7 +9,7 @@ import trustme
 from faststream.kafka.security import parse_security
 from pydantic import ValidationError
 
-from persona_pipeline.core.kafka import security
+from persona_pipeline.core.kafka import client_options, security
 from persona_pipeline.core.settings import Settings
 
 
@@ -131,3 +131,16 @@ def test_the_password_never_shows_in_the_settings_repr() -> None:
         kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password="hunter2"
     )
     assert "hunter2" not in repr(configured)
+
+
+def test_plain_clients_get_the_same_security_as_the_broker() -> None:
+    """The topic admin client and `persona request --wait`'s consumer connect like the
+    broker does (TLS, SASL), not in plaintext."""
+    configured = settings(
+        kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password="p"
+    )
+    options = client_options(configured)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_plain_username"] == "u"
+    assert options["bootstrap_servers"] == configured.kafka_bootstrap_servers
+    assert client_options(settings()).get("security_protocol") is None

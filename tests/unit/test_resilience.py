@@ -356,6 +356,7 @@ async def test_rate_limits_and_transient_errors_share_max_retries(fake_time: Fak
         await resilient(inner, fake_time, max_retries=2).generate(TASK)
 
     assert caught.value.reason == "gave up after 3 attempts: last"
+    assert caught.value.attempts == 3  # so the request's `retried` counts them
     assert fake_time.sleeps == [1.0, 2.0]  # the transient backoff continues the sequence
 
 

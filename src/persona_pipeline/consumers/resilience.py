@@ -157,7 +157,7 @@ class ResilientGenerator:
                 if invalid >= self._max_invalid_retries:
                     detail = failure.reason.removeprefix(INVALID_OUTPUT_PREFIX)
                     reason = f"invalid model output after {_calls(attempts)}: {detail}"
-                    raise _give_up(reason, failure, usage) from failure
+                    raise _give_up(reason, failure, usage, attempts) from failure
                 invalid += 1
                 current = dataclasses.replace(current, previous_error=failure.reason)
             elif kind is FailureKind.RATE_LIMITED:
@@ -166,18 +166,18 @@ class ResilientGenerator:
                     self._limiter.pause(delay)
                 if retries >= self._max_retries:
                     reason = f"gave up after {_calls(attempts)}: {failure.reason}"
-                    raise _give_up(reason, failure, usage) from failure
+                    raise _give_up(reason, failure, usage, attempts) from failure
                 retries += 1
                 if self._limiter is None:
                     await self._sleep(delay)
             elif kind is FailureKind.TRANSIENT:
                 if retries >= self._max_retries:
                     reason = f"gave up after {_calls(attempts)}: {failure.reason}"
-                    raise _give_up(reason, failure, usage) from failure
+                    raise _give_up(reason, failure, usage, attempts) from failure
                 await self._sleep(self.backoff(retries))
                 retries += 1
             else:
-                raise _give_up(failure.reason, failure, usage) from failure
+                raise _give_up(failure.reason, failure, usage, attempts) from failure
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -228,11 +228,15 @@ def _calls(attempts: int) -> str:
     return f"{attempts} attempt" if attempts == 1 else f"{attempts} attempts"
 
 
-def _give_up(reason: str, failure: GenerationError, usage: TokenUsage) -> GenerationError:
-    """The error a task ends with: the last failure's kind, every call's tokens."""
+def _give_up(
+    reason: str, failure: GenerationError, usage: TokenUsage, attempts: int
+) -> GenerationError:
+    """The error a task ends with: the last failure's kind, every call's tokens and count
+    (a request's ``retried`` counts the calls spent on ordinals that failed, too)."""
     return GenerationError(
         truncate(reason, MAX_REASON_CHARS),
         kind=failure.kind,
         retry_after=failure.retry_after,
         usage=usage,
+        attempts=attempts,
     )

@@ -50,6 +50,15 @@ def _tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Connection options for a plain aiokafka client (admin, consumer), TLS/SASL included."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+        **parse_security(security(settings)),
+    }
+
+
 def make_broker(settings: Settings, client_id: str, middlewares: Sequence[Any] = ()) -> KafkaBroker:
     """A FastStream broker for one process; FastStream's own per-message logs are off."""
     return KafkaBroker(
@@ -67,11 +76,7 @@ def make_broker(settings: Settings, client_id: str, middlewares: Sequence[Any] =
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create any missing pipeline topic; returns the names it created."""
     topics = settings.topics
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-        **parse_security(security(settings)),
-    )
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

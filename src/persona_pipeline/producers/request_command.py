@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from persona_pipeline.contracts import Persona, PersonaCreated, PersonaFailed, PersonaRequested
-from persona_pipeline.core.kafka import make_broker
+from persona_pipeline.core.kafka import client_options, make_broker
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.producers.publisher import RequestPublisher
 
@@ -82,11 +82,7 @@ async def follow_request(
 ) -> AsyncIterator[Outcome]:
     """Yield each ordinal of ``request`` once as it settles, until all have."""
     topics = settings.topics
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-    )
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(settings))
     await consumer.start()
     try:
         watched = [topics.created, topics.failed]
