@@ -19,12 +19,15 @@ from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 
 from persona_pipeline import __version__
+from persona_pipeline.audience.gazetteer import Gazetteer
+from persona_pipeline.audience.planner import RulePlanner
+from persona_pipeline.audience.reference import Reference
 from persona_pipeline.consumers import endpoints
 from persona_pipeline.consumers.dispatcher import Dispatcher
 from persona_pipeline.consumers.emitter import DeadLetters, KafkaEventSink
 from persona_pipeline.consumers.generators.base import PersonaGenerator
 from persona_pipeline.consumers.generators.factory import build_generator
-from persona_pipeline.consumers.grounding import DemographicSampler
+from persona_pipeline.consumers.grounding import QuotaSampler
 from persona_pipeline.consumers.handler import RequestHandler
 from persona_pipeline.consumers.resilience import AttemptHook, build_resilient_generator
 from persona_pipeline.consumers.service import DedupPolicy, GenerationService
@@ -117,7 +120,8 @@ def create_worker(
         personas=PersonaStore(collections),
         requests=RequestStore(collections),
         stats=StatsStore(collections),
-        sampler=DemographicSampler(),
+        planner=RulePlanner.default(),
+        sampler=QuotaSampler(Gazetteer.load(), Reference.load().population),
         generator=generator,
         events=KafkaEventSink(created, failed, metrics),
         metrics=metrics,

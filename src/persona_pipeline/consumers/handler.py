@@ -5,6 +5,10 @@ request returns). What it guarantees is that it returns only when the request
 is settled: stored and announced, or dead-lettered. An infrastructure failure
 (database or broker unreachable) is retried in place with a growing pause, so
 the request's offset stays uncommitted until it succeeds or the worker stops.
+
+A request that is valid JSON but cannot be planned (its brief and constraints
+contradict each other, or name a place nobody knows) is dead-lettered like an
+invalid one, with the planner's reason; retrying could not change the answer.
 """
 
 from collections.abc import Awaitable, Callable
@@ -16,6 +20,7 @@ from faststream.kafka.message import KafkaMessage
 from loguru import logger
 from pydantic import ValidationError
 
+from persona_pipeline.audience.planner import AudienceError
 from persona_pipeline.consumers.emitter import DeadLetters
 from persona_pipeline.consumers.service import GenerationService, now_ms
 from persona_pipeline.contracts import PersonaRequested
@@ -50,7 +55,13 @@ class RequestHandler:
             correlation.correlated(sent_id or request_id),
             logger.contextualize(request_id=request_id),
         ):
-            state = await self._until_done(lambda: self.service.process(request))
+            try:
+                state = await self._until_done(lambda: self.service.process(request))
+            except AudienceError as exc:
+                reason = f"cannot plan the audience: {exc}"
+                await self._until_done(lambda: self._reject(message, request, reason))
+                self.metrics.requests_consumed.labels("dead_lettered").inc()
+                return
         self.metrics.requests_consumed.labels(state.value).inc()
 
     async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
@@ -58,12 +69,18 @@ class RequestHandler:
         while True:
             try:
                 return await step()
+            except AudienceError:
+                raise  # the request itself is at fault: no retry can help
             except Exception:
                 failures += 1
                 pause = min(self.base_backoff_s * 2 ** (failures - 1), MAX_BACKOFF_S)
                 logger.exception("request step failed; retrying in {:.1f}s", pause)
                 self.metrics.requests_consumed.labels("retried").inc()
                 await anyio.sleep(pause)
+
+    async def _reject(self, message: KafkaMessage, request: PersonaRequested, reason: str) -> None:
+        await self.service.requests.reject(request.request_id, reason)
+        await self._dead_letter(message, reason)
 
     async def _dead_letter(self, message: KafkaMessage, summary: str) -> None:
         record = message.raw_message

@@ -1,13 +1,16 @@
 """The generation use case: one request in, its personas stored and announced.
 
 Invariants this module keeps (see docs/ARCHITECTURE.md):
+- the request is planned once: a plan stored with the request is reused, so a
+  redelivery never asks an LLM planner twice, and the skeletons it yields are the
+  same (the cells and each skeleton are deterministic from the plan and the seed);
 - an ordinal already stored is never generated again, so a redelivered request
   costs no second LLM call for it;
 - every stored persona of the request is (re)announced on each delivery, because
   a previous delivery may have crashed between storing and publishing;
 - a near-duplicate (of a sibling or of a recent persona of the same brief) is
-  regenerated from a fresh skeleton a bounded number of times, then accepted
-  with ``near_duplicate_of`` set;
+  regenerated from a fresh skeleton of the same plan cell a bounded number of times
+  (the quotas stay exact), then accepted with ``near_duplicate_of`` set;
 - the caller commits the Kafka offset only after ``process`` returns.
 """
 
@@ -18,6 +21,7 @@ from datetime import UTC, datetime
 
 from loguru import logger
 
+from persona_pipeline.audience.planner import Planner
 from persona_pipeline.consumers.batcher import InsertBatcher
 from persona_pipeline.consumers.dedup import MinHasher, NearDuplicateIndex, fingerprint_text
 from persona_pipeline.consumers.emitter import EventSink
@@ -26,7 +30,7 @@ from persona_pipeline.consumers.generators.base import (
     GenerationTask,
     PersonaGenerator,
 )
-from persona_pipeline.consumers.grounding import DemographicSampler
+from persona_pipeline.consumers.grounding import Cell, QuotaSampler
 from persona_pipeline.contracts import (
     Persona,
     PersonaCreated,
@@ -36,6 +40,7 @@ from persona_pipeline.contracts import (
     RequestState,
     TokenUsage,
 )
+from persona_pipeline.contracts.plan import AudiencePlan, Source
 from persona_pipeline.core.documents import brief_key, to_document
 from persona_pipeline.core.metrics import PipelineMetrics
 from persona_pipeline.core.persona_store import PersonaStore
@@ -68,6 +73,19 @@ class _Candidate:
     near_duplicates: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A request's plan and the cell of each ordinal."""
+
+    plan: AudiencePlan
+    cells: list[Cell]
+
+    @property
+    def locale(self) -> str | None:
+        language = self.plan.language
+        return None if language.source is Source.DEFAULT else language.code
+
+
 @dataclass
 class _Outcome:
     """What one delivery of a request produced, filled in by its ordinals' tasks."""
@@ -83,7 +101,8 @@ class GenerationService:
     personas: PersonaStore
     requests: RequestStore
     stats: StatsStore
-    sampler: DemographicSampler
+    planner: Planner
+    sampler: QuotaSampler
     generator: PersonaGenerator
     events: EventSink
     metrics: PipelineMetrics
@@ -113,7 +132,12 @@ class GenerationService:
             self.metrics.requests_in_flight.dec()
 
     async def _process(self, request: PersonaRequested) -> RequestState:
+        plan = await self.requests.plan_of(request.request_id)
+        if plan is None:
+            plan = await self.planner.plan(request)  # AudienceError: the handler dead-letters
         await self.requests.mark_generating(request, self.generator.name)
+        plan = await self.requests.keep_plan(request.request_id, plan)
+        planned = _Planned(plan, self.sampler.cells(plan, request.count, request.effective_seed))
         stored = await self.personas.for_request(request.request_id)
         for persona in stored.values():
             await self.events.created(PersonaCreated.for_persona(persona))
@@ -122,13 +146,13 @@ class GenerationService:
         outcome = _Outcome(personas=dict(stored))
         async with asyncio.TaskGroup() as group:
             for ordinal in missing:
-                group.create_task(self._produce(request, ordinal, index, outcome))
+                group.create_task(self._produce(request, planned, ordinal, index, outcome))
         for ordinal, reason in sorted(outcome.failures.items()):
             event = PersonaFailed.for_ordinal(request.request_id, ordinal, reason, now_ms())
             await self.events.failed(event)
         self.metrics.ordinals_failed.inc(len(outcome.failures))
         settled = await self.requests.finish(
-            request, outcome.personas, outcome.failures, outcome.retries
+            request, outcome.personas, outcome.failures, outcome.retries, plan.planning
         )
         await self.stats.apply(settled.newly_counted, settled.failed_delta, outcome.near_duplicates)
         state = settled.state
@@ -164,7 +188,12 @@ class GenerationService:
         return self.hasher.signature(text)
 
     async def _produce(
-        self, request: PersonaRequested, ordinal: int, index: NearDuplicateIndex, outcome: _Outcome
+        self,
+        request: PersonaRequested,
+        planned: _Planned,
+        ordinal: int,
+        index: NearDuplicateIndex,
+        outcome: _Outcome,
     ) -> None:
         """Generate, store and announce one ordinal, or record why it failed.
 
@@ -176,7 +205,7 @@ class GenerationService:
             async with self._slots:
                 self.metrics.in_flight.inc()
                 try:
-                    candidate = await self._generate_distinct(request, ordinal, index)
+                    candidate = await self._generate_distinct(request, planned, ordinal, index)
                     await self._storing.acquire()
                 finally:
                     self.metrics.in_flight.dec()
@@ -193,18 +222,22 @@ class GenerationService:
         outcome.near_duplicates += candidate.near_duplicates
 
     async def _generate_distinct(
-        self, request: PersonaRequested, ordinal: int, index: NearDuplicateIndex
+        self,
+        request: PersonaRequested,
+        planned: _Planned,
+        ordinal: int,
+        index: NearDuplicateIndex,
     ) -> _Candidate:
         usage, attempts, caught, duplicate_of = TokenUsage(), 0, 0, None
+        seed = request.effective_seed
         for variant in range(self.dedup.max_regenerations + 1):
             task = GenerationTask(
                 brief=request.brief,
-                skeleton=self.sampler.sample(
-                    request.constraints, request.effective_seed, ordinal, variant
-                ),
+                skeleton=self.sampler.skeleton(planned.cells[ordinal], seed, ordinal, variant),
                 ordinal=ordinal,
-                seed=request.effective_seed,
-                locale=request.constraints.locale,
+                seed=seed,
+                locale=planned.locale,
+                subject=planned.plan.subject,
                 request_id=request.request_id,
                 variant=variant,
             )

@@ -10,7 +10,16 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from persona_pipeline.contracts.persona import Persona
+from persona_pipeline.contracts.persona import MAX_AGE, MIN_AGE, Age, Gender, Persona
+from persona_pipeline.contracts.plan import (
+    MAX_AGE_BANDS,
+    MAX_OCCUPATIONS,
+    AgeBand,
+    Ages,
+    AudiencePlan,
+    Source,
+    Weight,
+)
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_BRIEF_CHARS = 2000
@@ -29,28 +38,73 @@ class _Event(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
 
 
+PlaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)]
+OccupationName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)
+]
+MAX_WEIGHTED = 50
+
+
 class Constraints(BaseModel):
-    """Optional demographic constraints the grounding sampler must honour."""
+    """Explicit demographics; they override what the brief implies.
+
+    Weighted fields (``countries``, ``cities``, ``genders``, ``occupations``) take relative
+    weights, e.g. ``{"DE": 0.7, "NL": 0.3}``; ``country`` and ``occupation`` are the
+    one-value shorthands of the first and last.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    country: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)] | None
-    ) = Field(default=None, description="Country name or ISO 3166-1 alpha-2 code.")
-    min_age: Annotated[int, Field(ge=16, le=100)] | None = None
-    max_age: Annotated[int, Field(ge=16, le=100)] | None = None
-    occupation: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80)] | None
+    country: PlaceName | None = Field(
+        default=None, description="Country name or ISO 3166-1 alpha-2 code."
+    )
+    countries: Annotated[dict[PlaceName, Weight], Field(max_length=MAX_WEIGHTED)] | None = Field(
+        default=None, description="Countries (names or ISO codes) with relative weights."
+    )
+    cities: Annotated[dict[PlaceName, Weight], Field(max_length=MAX_WEIGHTED)] | None = Field(
+        default=None,
+        description="Cities with relative weights; `City, Country` picks among namesakes.",
+    )
+    genders: Annotated[dict[Gender, Weight], Field(max_length=3)] | None = None
+    min_age: Age | None = None
+    max_age: Age | None = None
+    age_bands: Annotated[list[AgeBand], Field(min_length=1, max_length=MAX_AGE_BANDS)] | None = (
+        Field(default=None, description="Age bands with relative weights, e.g. 18-24: 0.4.")
+    )
+    occupation: OccupationName | None = None
+    occupations: (
+        Annotated[dict[OccupationName, Weight], Field(max_length=MAX_OCCUPATIONS)] | None
     ) = None
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = Field(
         default=None, description="BCP 47 language tag for the generated text, e.g. `de-DE`."
     )
 
     @model_validator(mode="after")
-    def _age_range_ordered(self) -> Self:
+    def _consistent(self) -> Self:
+        for one, many in (("country", "countries"), ("occupation", "occupations")):
+            if getattr(self, one) is not None and getattr(self, many) is not None:
+                raise ValueError(f"give `{one}` or `{many}`, not both")
+        if self.cities is not None and (self.country or self.countries):
+            raise ValueError("give `cities` or countries, not both: a city names its country")
+        for name in ("countries", "cities", "genders", "occupations"):
+            if getattr(self, name) == {}:
+                raise ValueError(f"`{name}` needs at least one entry when given")
         if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
             raise ValueError("min_age must not exceed max_age")
+        low, high = self.min_age or MIN_AGE, self.max_age or MAX_AGE
+        for band in self.age_bands or ():
+            if band.low < low or band.high > high:
+                raise ValueError(
+                    f"age band {band.label} lies outside min_age..max_age ({low}-{high})"
+                )
+        if self.age_bands is not None:
+            Ages(source=Source.CONSTRAINTS, bands=self.age_bands)  # overlapping bands fail here
         return self
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing but (perhaps) the output language is constrained."""
+        return not any(value is not None for name, value in self if name != "locale")
 
 
 class PersonaRequested(_Event):
@@ -62,6 +116,11 @@ class PersonaRequested(_Event):
     ] = Field(description="What the personas are for, e.g. `urban cyclists in Berlin`.")
     count: Annotated[int, Field(ge=1, le=MAX_PERSONAS_PER_REQUEST)] = 1
     constraints: Constraints = Constraints()
+    audience: AudiencePlan | None = Field(
+        default=None,
+        description="A whole audience plan (e.g. one `POST /v1/plans` returned) to use instead "
+        "of planning; constraints still override it.",
+    )
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
         default=None, description="Makes grounding (and the offline generator) reproducible."
     )

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Gender = Literal["female", "male", "non-binary"]
+MIN_AGE = 16
+MAX_AGE = 100
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -33,11 +35,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+"""ISO 3166-1 alpha-2."""
+Age = Annotated[int, Field(ge=MIN_AGE, le=MAX_AGE)]
+
+
 class Location(_Model):
     city: ShortText
     country: ShortText
-    country_code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+    country_code: CountryCode | None = Field(
         default=None, description="ISO 3166-1 alpha-2 code when the country is known."
+    )
+    region: ShortText | None = Field(
+        default=None, description="State, province or other region, when the plan named one."
     )
 
 
@@ -51,14 +61,25 @@ class BigFive(_Model):
     neuroticism: Score
 
 
+class PlanCell(_Model):
+    """The cell of the audience plan a persona was drawn from: one option of each dimension."""
+
+    location: ShortText
+    age_band: ShortText
+    gender: Gender
+    occupation: ShortText
+    traits: Annotated[dict[ShortText, ShortText], Field(max_length=4)] = {}
+
+
 class Skeleton(_Model):
     """Demographics sampled before generation; the generator must respect them."""
 
-    age: Annotated[int, Field(ge=16, le=100)]
+    age: Age
     gender: Gender
     location: Location
     occupation: ShortText
     personality: BigFive
+    cell: PlanCell | None = None
 
 
 class PersonaDraft(_Model):
@@ -94,7 +115,7 @@ class Persona(_Model):
     request_id: uuid.UUID
     ordinal: Annotated[int, Field(ge=0)]
     name: ShortText
-    age: Annotated[int, Field(ge=16, le=100)]
+    age: Age
     gender: Gender
     location: Location
     occupation: ShortText
@@ -112,6 +133,9 @@ class Persona(_Model):
     near_duplicate_of: uuid.UUID | None = Field(
         default=None,
         description="Set when the persona stayed a near-duplicate of this one after regeneration.",
+    )
+    plan_cell: PlanCell | None = Field(
+        default=None, description="The cell of the request's audience plan it was drawn from."
     )
 
     @classmethod
@@ -140,6 +164,11 @@ class Persona(_Model):
             usage=usage,
             cost_usd=cost_usd,
             near_duplicate_of=near_duplicate_of,
-            **skeleton.model_dump(),
+            age=skeleton.age,
+            gender=skeleton.gender,
+            location=skeleton.location,
+            occupation=skeleton.occupation,
+            personality=skeleton.personality,
+            plan_cell=skeleton.cell,
             **draft.model_dump(),
         )

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from persona_pipeline.contracts.plan import AudiencePlan
+
 
 class RequestState(StrEnum):
     PENDING = "pending"
@@ -29,6 +31,9 @@ class RequestStatus(BaseModel):
     stored: int = Field(default=0, description="Personas stored so far.")
     failed: int = Field(default=0, description="Ordinals that could not be generated.")
     failures: dict[str, str] = Field(default_factory=dict, description="Ordinal -> reason.")
+    error: str | None = Field(
+        default=None, description="Why the request as a whole could not run (it is `failed`)."
+    )
     retried: int = Field(default=0, description="Extra generator calls spent on retries.")
     generator: str | None = None
     prompt_tokens: int = 0
@@ -38,3 +43,6 @@ class RequestStatus(BaseModel):
     updated_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    plan: AudiencePlan | None = Field(
+        default=None, description="The audience plan the personas are drawn from, once planned."
+    )

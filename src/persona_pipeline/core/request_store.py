@@ -10,6 +10,7 @@ from pymongo import ReturnDocument
 
 from persona_pipeline.contracts import Persona, PersonaRequested, RequestState, RequestStatus
 from persona_pipeline.contracts.events import utcnow
+from persona_pipeline.contracts.plan import AudiencePlan, Planning
 from persona_pipeline.core.mongo import Collections
 
 
@@ -80,29 +81,64 @@ class RequestStore:
             upsert=True,
         )
 
+    async def plan_of(self, request_id: uuid.UUID) -> AudiencePlan | None:
+        """The plan stored with the request, if it was planned before (a redelivery)."""
+        doc = await self._requests.find_one({"_id": request_id}, {"plan": 1})
+        plan = (doc or {}).get("plan")
+        return AudiencePlan.model_validate(plan) if plan else None
+
+    async def keep_plan(self, request_id: uuid.UUID, plan: AudiencePlan) -> AudiencePlan:
+        """Store ``plan`` unless the request has one already, and return the one it has:
+        two workers planning the same request at once agree on the first one stored."""
+        await self._requests.update_one(
+            {"_id": request_id, "plan": {"$exists": False}},
+            {"$set": {"plan": plan.model_dump(mode="json")}},
+        )
+        return await self.plan_of(request_id) or plan
+
+    async def reject(self, request_id: uuid.UUID, reason: str) -> None:
+        """End a request that cannot be planned as ``failed``, if the API recorded it."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": [RequestState.PENDING.value]}},
+            {
+                "$set": {
+                    "status": RequestState.FAILED.value,
+                    "error": reason,
+                    "updated_at": now,
+                    "finished_at": now,
+                }
+            },
+        )
+
     async def finish(
         self,
         request: PersonaRequested,
         personas: Mapping[int, Persona],
         failures: dict[int, str],
         retries: int,
+        planning: Planning,
     ) -> Settlement:
-        """Settle the request from all its stored ``personas`` (sums are set, not added).
+        """Settle the request from all its stored ``personas`` (sums are set, not added),
+        with what the planning call cost added to its tokens and cost.
 
         The document remembers which ordinals the statistics already count, so the
         caller learns exactly which personas are new to them, once."""
         stored = list(personas.values())
         state = final_state(request.count, len(stored))
         now = utcnow()
+        plan_usage = planning.usage
         before = await self._requests.find_one_and_update(
             {"_id": request.request_id},
             {
                 "$set": {
                     "status": state.value,
                     "stored": len(stored),
-                    "prompt_tokens": sum(p.usage.prompt_tokens for p in stored),
-                    "completion_tokens": sum(p.usage.completion_tokens for p in stored),
-                    "cost_usd": round(sum(p.cost_usd for p in stored), 8),
+                    "prompt_tokens": plan_usage.prompt_tokens
+                    + sum(p.usage.prompt_tokens for p in stored),
+                    "completion_tokens": plan_usage.completion_tokens
+                    + sum(p.usage.completion_tokens for p in stored),
+                    "cost_usd": round(planning.cost_usd + sum(p.cost_usd for p in stored), 8),
                     "failed": len(failures),
                     "failures": {str(k): v for k, v in sorted(failures.items())},
                     "updated_at": now,

@@ -22,6 +22,9 @@ class GenerationTask:
     ordinal: int
     seed: int
     locale: str | None = None
+    """The language to write in (the plan's); English when unset."""
+    subject: str | None = None
+    """What the research is about (the plan's subject): part of interests, goals and pains."""
     request_id: uuid.UUID | None = None
     """Sent along (e.g. as a client request id header) so provider logs can be traced."""
     previous_error: str | None = None

@@ -8,6 +8,11 @@ Everything is derived from ``(seed, ordinal, skeleton, brief)``: the RNG is
 seeded from a string of those (``random.Random`` hashes string seeds with
 SHA-512, so the result is stable across processes, unlike ``hash()``). The text
 is English whatever ``task.locale`` says; translating templates is out of scope.
+
+The plan's subject (``urban cyclists``) runs through every persona: its activity
+(``cycling``) leads the interests, one goal and one pain point are about it, and the
+bio names the role and the persona's traits of the plan, so a search for the subject
+finds them all.
 """
 
 import random
@@ -15,14 +20,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
-from persona_pipeline.consumers.demographics import DEFAULT_TABLE, DemographicTable
+from persona_pipeline.audience.gazetteer import Gazetteer
+from persona_pipeline.audience.reference import Reference, SubjectEntry
 from persona_pipeline.consumers.generators.base import Generated, GenerationTask
-from persona_pipeline.consumers.grounding import DemographicSampler
+from persona_pipeline.consumers.names import NameSampler
 from persona_pipeline.contracts import BigFive, PersonaDraft, Skeleton, TokenUsage
 from persona_pipeline.core.settings import OFFLINE_MODEL
+from persona_pipeline.core.text import fold
 
-BRIEF_IN_BIO_CHARS = 160
-"""Longer briefs are cut at a word boundary so the bio stays a bio."""
+SUBJECT_IN_TEXT_CHARS = 80
+"""A longer subject is cut at a word boundary where it goes into an interest or a goal."""
 
 TRAIT_NOTABLE = 0.15
 """How far from the 0.5 midpoint a trait must be before the text mentions it."""
@@ -205,6 +212,20 @@ _TRAIT_PAINS: dict[Trait, str] = {
     ("agreeableness", True): "Finds it hard to say no to requests",
 }
 
+_SUBJECT_GOALS = (
+    "Make {activity} a bigger part of everyday life in {city}",
+    "Get more out of {activity} without spending more",
+    "Find {activity} options that actually fit their routine",
+    "Meet people in {city} who share their take on {activity}",
+)
+
+_SUBJECT_PAINS = (
+    "Finding time for {activity} around everything else",
+    "{activity} in {city} is harder than it should be",
+    "Most of what is offered for {activity} is not made for people like them",
+    "Good, honest information about {activity} is hard to find",
+)
+
 _GENERAL_PAINS = (
     "The rising cost of living squeezes the monthly budget",
     "Too little free time for everything they want to do",
@@ -223,12 +244,13 @@ class _Pronouns(NamedTuple):
     possessive: str
     be: str
     verb_suffix: str
+    have: str
 
 
 _PRONOUNS = {
-    "female": _Pronouns("she", "her", "her", "is", "s"),
-    "male": _Pronouns("he", "him", "his", "is", "s"),
-    "non-binary": _Pronouns("they", "them", "their", "are", ""),
+    "female": _Pronouns("she", "her", "her", "is", "s", "has"),
+    "male": _Pronouns("he", "him", "his", "is", "s", "has"),
+    "non-binary": _Pronouns("they", "them", "their", "are", "", "have"),
 }
 # Families whose members do not "work as" their occupation ("works as a retiree").
 _NOT_WORKING = frozenset({"student", "retired", "home", "seeking"})
@@ -239,6 +261,31 @@ _CONSONANT_SOUND_PREFIXES = ("uni", "use", "usu", "uti", "ubi", "uber", "eu", "e
 
 
 @dataclass(frozen=True, slots=True)
+class _Subject:
+    """The plan's subject as the templates use it."""
+
+    phrase: str
+    """As the plan says it: ``urban cyclists``."""
+    activity: str
+    """What a persona's interests can hold: ``cycling`` (the phrase when nothing is known)."""
+    role: str | None
+    """One member: ``cyclist``; unknown for subjects the lexicon does not know."""
+
+    @classmethod
+    def of(cls, phrase: str, entry: SubjectEntry | None) -> "_Subject":
+        short = _cut(phrase, SUBJECT_IN_TEXT_CHARS)
+        if entry is None:
+            return cls(short, short, None)
+        return cls(short, entry.activity, entry.role)
+
+    @property
+    def plural(self) -> bool:
+        """Whether the phrase names people (``urban cyclists``) rather than an activity."""
+        last = self.phrase.split()[-1].casefold()
+        return last.endswith("s") and not last.endswith(("ss", "ing", "ics"))
+
+
+@dataclass(frozen=True, slots=True)
 class _Facts:
     """What the templates need to know about one persona."""
 
@@ -246,10 +293,16 @@ class _Facts:
     name: str
     family: str
     traits: tuple[Trait, ...]
+    subject: _Subject | None = None
 
     @property
     def pronouns(self) -> _Pronouns:
         return _PRONOUNS[self.skeleton.gender]
+
+    @property
+    def plan_traits(self) -> dict[str, str]:
+        cell = self.skeleton.cell
+        return dict(cell.traits) if cell is not None else {}
 
 
 class OfflineGenerator:
@@ -258,9 +311,16 @@ class OfflineGenerator:
     name = "offline"
     model = OFFLINE_MODEL
 
-    def __init__(self, table: DemographicTable = DEFAULT_TABLE) -> None:
-        self._sampler = DemographicSampler(table)
-        self._table = table
+    def __init__(
+        self, gazetteer: Gazetteer | None = None, reference: Reference | None = None
+    ) -> None:
+        self._names = NameSampler(gazetteer or Gazetteer.load())
+        self._reference = reference or Reference.load()
+        self._families = {
+            fold(name): job.family
+            for job in self._reference.occupations
+            for name in (job.title, *job.aliases)
+        }
 
     async def generate(self, task: GenerationTask) -> Generated:
         return Generated(draft=self.draft(task), usage=TokenUsage())
@@ -274,28 +334,34 @@ class OfflineGenerator:
         rng = random.Random(
             f"{self.model}:{task.seed}:{task.ordinal}:{task.variant}:{_key(skeleton)}:{task.brief}"
         )
+        subject = (
+            _Subject.of(task.subject, self._reference.lexicon.subject_of(task.subject))
+            if task.subject
+            else None
+        )
         facts = _Facts(
             skeleton=skeleton,
-            name=self._sampler.sample_name(skeleton, rng).full,
+            name=self._names.name(skeleton, rng).full,
             family=self._family(skeleton.occupation),
             traits=_notable_traits(skeleton.personality),
+            subject=subject,
         )
         interests = _interests(rng, facts)
         city = _place(skeleton, with_country=False)
         return PersonaDraft(
             name=facts.name,
-            bio=_bio(rng, facts, interests, task.brief),
+            bio=_bio(rng, facts, interests),
             interests=interests,
-            goals=_goals(rng, facts.family, city),
+            goals=_goals(rng, facts, city),
             pain_points=_pain_points(rng, facts, city),
-            tags=_tags(skeleton, facts.family),
+            tags=_tags(facts),
         )
 
     def _family(self, occupation: str) -> str:
-        """The occupation's family from the table, else a keyword guess, else ``other``."""
-        job = self._table.find_occupation(occupation)
-        if job is not None and job.family in _FAMILY_GOALS:
-            return job.family
+        """The occupation's family from the catalogue, else a keyword guess, else ``other``."""
+        family = self._families.get(fold(occupation))
+        if family is not None and family in _FAMILY_GOALS:
+            return family
         words = occupation.casefold().replace("/", " ").replace("-", " ").split()
         matches = (f for f, prefixes in _FAMILY_KEYWORDS if _any_prefix(words, prefixes))
         return next(matches, "other")
@@ -330,18 +396,23 @@ def _interests(rng: random.Random, facts: _Facts) -> list[str]:
     if age < 30 or age >= 60:
         picks.append(_choice(rng, _YOUNG_INTERESTS if age < 30 else _OLDER_INTERESTS))
     chosen = _unique([*picks, *_sample(rng, _GENERAL_INTERESTS, count)])[:count]
-    return _sample(rng, chosen, len(chosen))
+    shuffled = _sample(rng, chosen, len(chosen))
+    if facts.subject is None:
+        return shuffled
+    return _unique([facts.subject.activity, *shuffled])[:count]
 
 
-def _bio(rng: random.Random, facts: _Facts, interests: Sequence[str], brief: str) -> str:
-    """Two to four sentences: who and where, then personality and/or pastimes, then the brief."""
+def _bio(rng: random.Random, facts: _Facts, interests: Sequence[str]) -> str:
+    """Two to four sentences: who and where, then personality and/or pastimes, then how the
+    subject of the research fits in."""
     middle = _choice(rng, ("both", "both", "traits", "interests"))
     sentences = [_intro(rng, facts)]
     if middle != "interests":
         sentences.append(_trait_sentence(rng, facts))
-    if middle != "traits":
+    if middle != "traits" and len(interests) > 1:
         sentences.append(_interest_sentence(facts, interests))
-    sentences.append(_brief_sentence(brief))
+    if facts.subject is not None:
+        sentences.append(_subject_sentence(facts.subject, facts))
     return " ".join(sentences)
 
 
@@ -377,18 +448,28 @@ def _interest_sentence(facts: _Facts, interests: Sequence[str]) -> str:
     return f"In {p.possessive} spare time {p.subject} enjoy{p.verb_suffix} {pastimes}."
 
 
-def _brief_sentence(brief: str) -> str:
-    """Tie the persona to the request; long briefs are cut at a word boundary."""
-    text = " ".join(brief.split())
-    if len(text) > BRIEF_IN_BIO_CHARS:
-        cut = text[:BRIEF_IN_BIO_CHARS]
-        return f"Part of the audience for: {cut.rsplit(' ', 1)[0] if ' ' in cut else cut}…"
-    return f"Part of the audience for: {text.rstrip('.!?;:, ')}."
+def _subject_sentence(subject: _Subject, facts: _Facts) -> str:
+    """How the persona belongs to the research: the role, the phrase, the plan's traits."""
+    p = facts.pronouns
+    if subject.plural:
+        belongs = f"{p.subject} {p.be} one of the {subject.phrase} this research looks at"
+    else:
+        belongs = f"{p.subject} {p.have} a real stake in {subject.phrase}"
+    if subject.role:
+        sentence = f"As {_indefinite(subject.role)} {subject.role}, {belongs}"
+    else:
+        sentence = belongs[:1].upper() + belongs[1:]
+    traits = "; ".join(f"{name}: {value}" for name, value in facts.plan_traits.items())
+    return f"{sentence} ({traits})." if traits else f"{sentence}."
 
 
-def _goals(rng: random.Random, family: str, city: str) -> list[str]:
+def _goals(rng: random.Random, facts: _Facts, city: str) -> list[str]:
     general = _sample(rng, _GENERAL_GOALS, _between(rng, 1, 2))
-    return [_choice(rng, _FAMILY_GOALS[family]), *(g.format(city=city) for g in general)]
+    goals = [_choice(rng, _FAMILY_GOALS[facts.family]), *(g.format(city=city) for g in general)]
+    if facts.subject is not None:
+        template = _choice(rng, _SUBJECT_GOALS)
+        goals.insert(0, _capitalised(template.format(activity=facts.subject.activity, city=city)))
+    return goals
 
 
 def _pain_points(rng: random.Random, facts: _Facts, city: str) -> list[str]:
@@ -396,12 +477,33 @@ def _pain_points(rng: random.Random, facts: _Facts, city: str) -> list[str]:
     trait_pains = [_TRAIT_PAINS[t] for t in facts.traits if t in _TRAIT_PAINS][:1]
     general = [p.format(city=city) for p in _sample(rng, _GENERAL_PAINS, count)]
     family_pain = _choice(rng, _FAMILY_PAINS[facts.family])
-    return _unique([family_pain, *trait_pains, *general])[:count]
+    pains = _unique([family_pain, *trait_pains, *general])[:count]
+    if facts.subject is not None:
+        template = _choice(rng, _SUBJECT_PAINS)
+        pains.insert(0, _capitalised(template.format(activity=facts.subject.activity, city=city)))
+    return pains
 
 
-def _tags(skeleton: Skeleton, family: str) -> list[str]:
+def _tags(facts: _Facts) -> list[str]:
+    skeleton = facts.skeleton
     code = skeleton.location.country_code
-    return [_generation(skeleton.age), family, *([code.lower()] if code else []), "offline"]
+    tags = [_generation(skeleton.age), facts.family, *([code.lower()] if code else [])]
+    if facts.subject is not None:
+        tags.append(_cut(facts.subject.activity.lower(), 60))
+    return _unique([*tags, "offline"])
+
+
+def _capitalised(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters."""
+    text = " ".join(text.split()).rstrip(".!?;:, ")
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
 
 
 def _generation(age: int) -> str:

@@ -42,19 +42,23 @@ _SCHEMA_CHARS = len(json.dumps(PersonaDraft.model_json_schema(), separators=(","
 SYSTEM_PROMPT = """\
 You write realistic user personas for product research.
 
-Each request gives a research brief and a persona skeleton: age, gender, location, \
-occupation and Big Five personality scores. The skeleton is fixed. Respect every \
-demographic exactly as given; never change the age, gender, location or occupation, \
-and let the personality scores shape how the person thinks, decides and talks.
+Each request gives a research brief, its subject, and a persona skeleton: age, gender, \
+location, occupation, the audience traits this persona was sampled with, and Big Five \
+personality scores. The skeleton is fixed. Respect every fact exactly as given; never \
+change the age, gender, location, occupation or traits, and let the personality scores \
+shape how the person thinks, decides and talks.
 
-Write a persona who is relevant to the brief:
+Write a persona who is relevant to the brief and its subject:
 - name: a plausible full name for someone of this gender and age from this location.
 - bio: 3 to 5 sentences in the third person about their daily life, circumstances \
-and how the subject of the brief fits into it.
-- interests: 3 to 8 short items.
-- goals: 2 to 4 sentences, each a concrete goal related to the brief.
-- pain_points: 2 to 4 sentences, each a specific frustration related to the brief.
+and how the subject fits into it, consistent with their traits.
+- interests: 3 to 8 short items; the first is about the subject.
+- goals: 2 to 4 sentences, each a concrete goal; at least one about the subject.
+- pain_points: 2 to 4 sentences, each a specific frustration; at least one about the subject.
 - tags: 3 to 6 short lowercase labels useful for filtering.
+Name the subject in the words the research uses, so that a search for them finds this \
+persona. Keep every item within its limits: names, interests and tags up to 120 \
+characters, goals and pain points up to 300, the bio up to 2000.
 
 Be specific and concrete: mention habits, constraints, tools and trade-offs rather \
 than generic adjectives. Avoid stereotypes and clichés about any age, gender, \
@@ -95,18 +99,19 @@ def describe_personality(personality: BigFive) -> str:
 def describe_skeleton(skeleton: Skeleton) -> str:
     """The skeleton as a bullet list of facts."""
     location = skeleton.location
-    place = f"{location.city}, {location.country}"
+    place = ", ".join(part for part in (location.city, location.region, location.country) if part)
     if location.country_code:
         place += f" ({location.country_code})"
-    return "\n".join(
-        (
-            f"- Age: {skeleton.age}",
-            f"- Gender: {skeleton.gender}",
-            f"- Location: {place}",
-            f"- Occupation: {skeleton.occupation}",
-            f"- Personality (Big Five, 0 to 1): {describe_personality(skeleton.personality)}",
-        )
-    )
+    facts = [
+        f"- Age: {skeleton.age}",
+        f"- Gender: {skeleton.gender}",
+        f"- Location: {place}",
+        f"- Occupation: {skeleton.occupation}",
+    ]
+    if skeleton.cell is not None:
+        facts += [f"- {name.capitalize()}: {value}" for name, value in skeleton.cell.traits.items()]
+    facts.append(f"- Personality (Big Five, 0 to 1): {describe_personality(skeleton.personality)}")
+    return "\n".join(facts)
 
 
 def build_user_prompt(task: GenerationTask) -> str:
@@ -116,9 +121,11 @@ def build_user_prompt(task: GenerationTask) -> str:
         if task.locale
         else "Write every text field in English."
     )
+    subject = f"Subject: {task.subject}\n\n" if task.subject else ""
     prompt = (
         "Research brief:\n"
         f"<brief>\n{task.brief.strip()}\n</brief>\n\n"
+        f"{subject}"
         "Persona skeleton (fixed; do not change any of it):\n"
         f"{describe_skeleton(task.skeleton)}\n\n"
         f"{language}"
