@@ -39,7 +39,8 @@ from persona_pipeline.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from persona_pipeline.api.problems import install_problem_handlers
-from persona_pipeline.api.routes import admin, personas, requests, service
+from persona_pipeline.api.routes import admin, personas, plans, requests, service
+from persona_pipeline.audience.planner import RulePlanner
 from persona_pipeline.core import telemetry
 from persona_pipeline.core.api_keys import InsecureConfigurationError, KeyRing, Role
 from persona_pipeline.core.health import DependencyProbe
@@ -136,6 +137,8 @@ def _build_services(
         write_limiter=TokenBuckets(settings.write_rate_per_minute, settings.write_burst),
         dependencies=DependencyProbe(mongo, broker, process_metrics.dependency_up),
         registry=registry,
+        rules=RulePlanner.default(),
+        planner=RulePlanner.default(),
     )
 
 
@@ -189,7 +192,7 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
     )
     app.state.services = services
     install_problem_handlers(app)
-    for module in (service, personas, requests, admin):
+    for module in (service, personas, plans, requests, admin):
         app.include_router(module.router)
     # Inner to outer: the body limit sees the body first, CORS answers preflights.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 
 from persona_pipeline.api.cursor import CursorCodec
 from persona_pipeline.api.limits import TokenBuckets, retry_after
+from persona_pipeline.audience.planner import Planner, RulePlanner
 from persona_pipeline.core.api_keys import OPEN, KeyRing, Principal, Role
 from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.metrics import HttpMetrics
@@ -58,6 +59,10 @@ class Services:
     write_limiter: TokenBuckets
     dependencies: DependencyProbe
     registry: CollectorRegistry
+    rules: RulePlanner
+    """Checks every request before it is accepted (contradictions are a 422)."""
+    planner: Planner
+    """Answers ``POST /v1/plans``: the planner the workers use."""
 
 
 def _services(request: Request) -> Services:
@@ -95,11 +100,21 @@ async def get_cursors(request: Request) -> CursorCodec:
     return _services(request).cursors
 
 
+async def get_rules(request: Request) -> RulePlanner:
+    return _services(request).rules
+
+
+async def get_planner(request: Request) -> Planner:
+    return _services(request).planner
+
+
 PersonaStoreDep = Annotated[PersonaStore, Depends(get_personas)]
 RequestStoreDep = Annotated[RequestStore, Depends(get_requests)]
 StatsStoreDep = Annotated[StatsStore, Depends(get_stats)]
 PublisherDep = Annotated[RequestPublisher, Depends(get_publisher)]
 CursorsDep = Annotated[CursorCodec, Depends(get_cursors)]
+RulesDep = Annotated[RulePlanner, Depends(get_rules)]
+PlannerDep = Annotated[Planner, Depends(get_planner)]
 
 
 # --- Access control ---------------------------------------------------------------------

@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
+from persona_pipeline.audience.planner import AudienceError
+
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_S = "5"
 
@@ -94,6 +96,17 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_audience(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AudienceError)
+    return problem_response(
+        request,
+        422,
+        "Cannot plan this audience",
+        f"{exc}. Change the brief or the constraints so they agree.",
+        errors=[{"msg": problem} for problem in exc.problems],
+    )
+
+
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     logger.opt(exception=exc).error("dependency unavailable on {}", request.url.path)
     return problem_response(
@@ -126,6 +139,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(AudienceError, _on_audience)
     for unavailable in (ConnectionFailure, KafkaError):
         app.add_exception_handler(unavailable, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

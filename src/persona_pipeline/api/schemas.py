@@ -5,13 +5,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from persona_pipeline.contracts import Constraints, Persona, RequestState
+from persona_pipeline.contracts import Constraints, Persona, PersonaRequested, RequestState
 from persona_pipeline.contracts.events import MAX_BRIEF_CHARS, MAX_PERSONAS_PER_REQUEST
+from persona_pipeline.contracts.plan import AudiencePlan
 from persona_pipeline.core.persona_store import Ordering
 
 
 class CreatePersonas(BaseModel):
-    """Body of ``POST /v1/persona``."""
+    """Body of ``POST /v1/persona`` and ``POST /v1/plans``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -20,7 +21,22 @@ class CreatePersonas(BaseModel):
     ]
     count: Annotated[int, Field(ge=1, le=MAX_PERSONAS_PER_REQUEST)] = 1
     constraints: Constraints = Constraints()
+    audience: AudiencePlan | None = Field(
+        default=None,
+        description="A plan to use as it is (e.g. the `plan` of a `POST /v1/plans` answer); "
+        "constraints still override it.",
+    )
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+
+    def to_event(self, requested_by: str | None) -> PersonaRequested:
+        return PersonaRequested(
+            brief=self.brief,
+            count=self.count,
+            constraints=self.constraints,
+            audience=self.audience,
+            seed=self.seed,
+            requested_by=requested_by,
+        )
 
 
 class Accepted(BaseModel):

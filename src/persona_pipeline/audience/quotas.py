@@ -10,7 +10,8 @@ request will get whatever its seed.
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
 
 from persona_pipeline.contracts.plan import AudiencePlan
 
@@ -31,16 +32,18 @@ def allocate(shares: Sequence[float], count: int) -> list[int]:
     return counts
 
 
-@dataclass(frozen=True, slots=True)
-class Quota:
+class Quota(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     label: str
     share: float
     count: int
 
 
-@dataclass(frozen=True, slots=True)
-class PlanQuotas:
+class PlanQuotas(BaseModel):
     """How many of ``count`` personas each option of each dimension gets."""
+
+    model_config = ConfigDict(frozen=True)
 
     count: int
     locations: list[Quota]
@@ -52,7 +55,10 @@ class PlanQuotas:
 
 def _quotas(labels: Sequence[str], shares: Sequence[float], count: int) -> list[Quota]:
     counts = allocate(shares, count)
-    return [Quota(label, share, n) for label, share, n in zip(labels, shares, counts, strict=True)]
+    return [
+        Quota(label=label, share=share, count=n)
+        for label, share, n in zip(labels, shares, counts, strict=True)
+    ]
 
 
 def plan_quotas(plan: AudiencePlan, count: int) -> PlanQuotas:
@@ -71,3 +77,15 @@ def plan_quotas(plan: AudiencePlan, count: int) -> PlanQuotas:
             for trait in plan.traits
         },
     )
+
+
+class PlanPreview(BaseModel):
+    """A plan with the counts it gives ``count`` personas (``POST /v1/plans``, ``persona plan``)."""
+
+    count: int
+    plan: AudiencePlan
+    quotas: PlanQuotas
+
+    @classmethod
+    def of(cls, plan: AudiencePlan, count: int) -> "PlanPreview":
+        return cls(count=count, plan=plan, quotas=plan_quotas(plan, count))

@@ -32,6 +32,7 @@ RETIREE = "Retiree"
 MAX_SUBJECT_CHARS = 100
 V = TypeVar("V")
 
+_BASED = re.compile(r"(\w)-based\b", re.IGNORECASE)  # "Berlin-based" reads as "Berlin based"
 _TOKEN = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*", re.UNICODE)
 _DECADES = {
     "twenties": 20,
@@ -112,6 +113,9 @@ class _Token:
 class _Reading:
     places: list[Place] = field(default_factory=list)
     ages: list[AgeRange] = field(default_factory=list)
+    """From words: ``teenagers``, ``Gen Z``, ``students``."""
+    numbers: list[AgeRange] = field(default_factory=list)
+    """From numbers: ``over 60``, ``in their 30s``, ``25-34``."""
     implied: list[AgeRange] = field(default_factory=list)
     genders: set[Gender] = field(default_factory=set)
     occupations: list[OccupationFact] = field(default_factory=list)
@@ -125,6 +129,7 @@ class BriefReader:
 
     def __init__(self, gazetteer: Gazetteer, reference: Reference) -> None:
         lexicon = reference.lexicon
+        self._lexicon = lexicon
         self._gazetteer = gazetteer
         self._audience: dict[str, AudienceWord] = _by_form(
             (form, word) for word in lexicon.audience for form in word.forms
@@ -150,7 +155,7 @@ class BriefReader:
 
     def read(self, brief: str, year: int) -> BriefFacts:
         """The facts ``brief`` states; ``year`` (the request's) turns generations into ages."""
-        text = " ".join(brief.split())
+        text = _BASED.sub(r"\1 based", " ".join(brief.split()))
         tokens = [
             _Token(m.group(), fold(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)
         ]
@@ -159,7 +164,7 @@ class BriefReader:
         self._read_phrases(tokens, reading, year)
         return BriefFacts(
             places=tuple(dict.fromkeys(reading.places)),
-            age_ranges=_merged(reading.ages),
+            age_ranges=_stated_ages(reading.numbers, reading.ages),
             implied_ages=_intersection(reading.implied),
             genders=frozenset(reading.genders),
             occupations=tuple(dict.fromkeys(reading.occupations)),
@@ -182,7 +187,7 @@ class BriefReader:
                 if ages is None:
                     continue
                 taken.append((match.start(), match.end()))
-                reading.ages.append(ages)
+                reading.numbers.append(ages)
         for token in tokens:
             if any(a <= token.start and token.end <= b for a, b in taken):
                 token.consumed = True
@@ -249,12 +254,12 @@ class BriefReader:
                 reading.occupations.append(OccupationFact(_sentence_case(title), entry))
                 if entry.implies_ages:
                     reading.ages.append(entry.implies_ages)
-        if (subject := self._subjects.get(phrase)) is not None:
-            matched = True
-            reading.subjects.append(subject)
         if matched:
             for token in span:
                 token.kept = True
+        if (subject := self._subjects.get(phrase)) is not None:
+            matched = True
+            reading.subjects.append(subject)
         return matched
 
     def _is_place(
@@ -292,10 +297,12 @@ class BriefReader:
             tokens[i + width].consumed = True
 
     def _subject(self, text: str, tokens: Sequence[_Token], reading: _Reading) -> str | None:
-        """What the brief is about: its words minus the places and ages, trimmed of filler.
+        """What the brief is about: its longest stretch of words that are not places or
+        ages, trimmed of filler (``urban cyclists``).
 
-        ``None`` when nothing but audience words is left (``women``, ``retirees``): a
-        known subject word then stands in (``nurses`` -> ``nursing``)."""
+        When that stretch holds nothing but audience words (``male nurses``, ``retirees``)
+        it is who the audience is, not what it is about: a known activity of theirs stands
+        in (``nursing``), or there is no subject."""
         runs: list[list[_Token]] = [[]]
         for token in tokens:
             if token.consumed:
@@ -303,16 +310,15 @@ class BriefReader:
                     runs.append([])
             else:
                 runs[-1].append(token)
-        runs = [_trimmed(run, self._filler) for run in runs]
-        runs = [run for run in runs if run]
+        runs = [run for run in (_trimmed(run, self._filler) for run in runs) if run]
         if not runs:
             return _activity(reading)
         longest = max(runs, key=len)
-        if all(t.kept or t.folded in self._filler for t in longest) and not reading.subjects:
-            return None
-        if all(t.kept for t in longest if t.folded not in self._filler) and len(longest) == 1:
-            return _activity(reading) or text[longest[0].start : longest[0].end]
-        return _cut(text[longest[0].start : longest[-1].end], MAX_SUBJECT_CHARS)
+        phrase = text[longest[0].start : longest[-1].end]
+        if all(t.kept or t.folded in self._filler for t in longest):
+            entry = self._lexicon.subject_of(phrase)
+            return entry.activity if entry else None
+        return _cut(phrase, MAX_SUBJECT_CHARS)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -425,6 +431,23 @@ def _age_range(kind: str, groups: Sequence[str | None]) -> AgeRange | None:
         "exact": (number, number),
     }
     return _clamped(bounds[kind])
+
+
+def _stated_ages(
+    numbers: Sequence[AgeRange], words: Sequence[AgeRange]
+) -> tuple[AgeRange, ...]:
+    """Ages the brief states. Numbers narrow words they overlap ("adults over 60" is
+    61-100, "Gen Z under 25" 16-24); words alone, or numbers alone, are joined ("teenagers
+    and young adults" is 16-29)."""
+    if not numbers or not words:
+        return _merged([*numbers, *words])
+    narrowed = [
+        (max(n[0], w[0]), min(n[1], w[1]))
+        for n in _merged(numbers)
+        for w in _merged(words)
+        if max(n[0], w[0]) <= min(n[1], w[1])
+    ]
+    return _merged(narrowed or numbers)
 
 
 def _merged(ranges: Iterable[AgeRange]) -> tuple[AgeRange, ...]:

@@ -7,13 +7,16 @@ one command never loads another's dependencies.
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from persona_pipeline.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from persona_pipeline.contracts import PersonaRequested
 
 app = typer.Typer(
     name="persona",
@@ -22,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
+out = Console()
 
 
 def _settings() -> Settings:
@@ -120,40 +124,179 @@ def dev() -> None:
     sys.exit(run_dev_stack(settings))
 
 
+Brief = Annotated[
+    str, typer.Option(help="What the personas are for, e.g. 'urban cyclists in Berlin'.")
+]
+Count = Annotated[int, typer.Option(min=1, max=50, help="How many personas.")]
+Countries = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--country", help="Country (name or ISO code), optionally weighted: DE=0.7. Repeat."
+    ),
+]
+Cities = Annotated[
+    list[str] | None,
+    typer.Option("--city", help="City, optionally weighted: 'Portland, Maine=2'. Repeat."),
+]
+Genders = Annotated[
+    list[str] | None,
+    typer.Option("--gender", help="female, male or non-binary, e.g. female=0.6. Repeat."),
+]
+Occupations = Annotated[
+    list[str] | None, typer.Option("--occupation", help="Occupation, optionally weighted. Repeat.")
+]
+AgeBands = Annotated[
+    list[str] | None,
+    typer.Option("--age-band", help="Age band LOW-HIGH, optionally weighted: 18-24=0.4."),
+]
+MinAge = Annotated[int | None, typer.Option(min=16, max=100)]
+MaxAge = Annotated[int | None, typer.Option(min=16, max=100)]
+Locale = Annotated[str | None, typer.Option(help="Language of the text, e.g. de-DE.")]
+Seed = Annotated[int | None, typer.Option(min=0, help="Reproducible grounding.")]
+Audience = Annotated[
+    Path | None,
+    typer.Option(
+        help="Use this plan (JSON, e.g. saved from `persona plan --json`) instead of planning."
+    ),
+]
+
+
+def _request_from_options(
+    brief: str,
+    count: int,
+    countries: list[str] | None,
+    cities: list[str] | None,
+    genders: list[str] | None,
+    occupations: list[str] | None,
+    age_bands: list[str] | None,
+    min_age: int | None,
+    max_age: int | None,
+    locale: str | None,
+    seed: int | None,
+    audience: Path | None,
+) -> "PersonaRequested":
+    """The request the options describe, validated and checked against the brief: an
+    invalid or contradictory one is reported here and exits with code 2."""
+    from persona_pipeline.audience.planner import AudienceError, RulePlanner
+    from persona_pipeline.producers import cli
+
+    by_country = cli.weighted("country", countries or [], err)
+    by_occupation = cli.weighted("occupation", occupations or [], err)
+    constraints: dict[str, object] = {
+        "cities": cli.weighted("city", cities or [], err),
+        "genders": cli.weighted("gender", genders or [], err),
+        "age_bands": cli.age_bands(age_bands or [], err),
+        "min_age": min_age,
+        "max_age": max_age,
+        "locale": locale,
+    }
+    pairs = (("country", "countries", by_country), ("occupation", "occupations", by_occupation))
+    for one, many, given in pairs:
+        if given is not None and len(given) == 1 and set(given.values()) == {1.0}:
+            constraints[one] = next(iter(given))
+        else:
+            constraints[many] = given
+    event = cli.build_request(
+        brief=brief,
+        count=count,
+        constraints=constraints,
+        seed=seed,
+        console=err,
+        audience=cli.read_audience(audience, err),
+    )
+    try:
+        RulePlanner.default().check(event)
+    except AudienceError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]cannot plan this audience[/red]: {problem}")
+        raise typer.Exit(2) from None
+    return event
+
+
 @app.command()
 def request(
-    brief: Annotated[str, typer.Option(help="What the personas are for.")],
-    count: Annotated[int, typer.Option(min=1, max=50, help="How many personas.")] = 1,
-    country: Annotated[str | None, typer.Option(help="Country name or ISO code.")] = None,
-    occupation: Annotated[str | None, typer.Option()] = None,
-    min_age: Annotated[int | None, typer.Option(min=16, max=100)] = None,
-    max_age: Annotated[int | None, typer.Option(min=16, max=100)] = None,
-    locale: Annotated[str | None, typer.Option(help="Language, e.g. de-DE.")] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="Reproducible grounding.")] = None,
+    brief: Brief,
+    count: Count = 1,
+    country: Countries = None,
+    city: Cities = None,
+    gender: Genders = None,
+    occupation: Occupations = None,
+    age_band: AgeBands = None,
+    min_age: MinAge = None,
+    max_age: MaxAge = None,
+    locale: Locale = None,
+    seed: Seed = None,
+    audience: Audience = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow until every persona exists.")
     ] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait with --wait.")] = 300,
 ) -> None:
     """Publish a generation request to Kafka; with --wait, show progress and the personas."""
-    from persona_pipeline.producers.cli import build_request, run_request
+    from persona_pipeline.producers.cli import run_request
 
     settings = _settings()
-    event = build_request(
-        brief=brief,
-        count=count,
-        constraints={
-            "country": country,
-            "occupation": occupation,
-            "min_age": min_age,
-            "max_age": max_age,
-            "locale": locale,
-        },
-        seed=seed,
-        console=err,
+    event = _request_from_options(
+        brief,
+        count,
+        country,
+        city,
+        gender,
+        occupation,
+        age_band,
+        min_age,
+        max_age,
+        locale,
+        seed,
+        audience,
     )
     code = asyncio.run(run_request(settings, event, wait=wait, deadline_s=timeout))
     raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    brief: Brief,
+    count: Count = 20,
+    country: Countries = None,
+    city: Cities = None,
+    gender: Genders = None,
+    occupation: Occupations = None,
+    age_band: AgeBands = None,
+    min_age: MinAge = None,
+    max_age: MaxAge = None,
+    locale: Locale = None,
+    seed: Seed = None,
+    audience: Audience = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan and its counts as JSON.")
+    ] = False,
+) -> None:
+    """Show the audience a brief is read as (same options as `persona request`), without
+    generating or storing anything: every dimension with its shares, the count each
+    option gets, and where it came from."""
+    from persona_pipeline.cli.plan import preview, print_plan
+
+    settings = _settings()
+    event = _request_from_options(
+        brief,
+        count,
+        country,
+        city,
+        gender,
+        occupation,
+        age_band,
+        min_age,
+        max_age,
+        locale,
+        seed,
+        audience,
+    )
+    shown = asyncio.run(preview(settings, event))
+    if as_json:
+        typer.echo(shown.model_dump_json(indent=2))
+    else:
+        print_plan(shown, out)
 
 
 contracts = typer.Typer(help="The published event contracts (docs/contracts, docs/asyncapi.json).")

@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient
 
 from persona_pipeline import __version__
 from persona_pipeline.audience.gazetteer import Gazetteer
-from persona_pipeline.audience.planner import RulePlanner
+from persona_pipeline.audience.planner import Planner, RulePlanner
 from persona_pipeline.audience.reference import Reference
 from persona_pipeline.consumers import endpoints
 from persona_pipeline.consumers.dispatcher import Dispatcher
@@ -78,8 +78,10 @@ def create_worker(
     settings: Settings,
     generator: PersonaGenerator | None = None,
     tracing: TracerProvider | None = None,
+    planner: Planner | None = None,
 ) -> Worker:
-    """The worker; ``generator`` and ``tracing`` default to what the settings ask for."""
+    """The worker; ``generator``, ``tracing`` and ``planner`` default to what the settings
+    ask for."""
     tracing = tracing or telemetry.tracer_provider(settings, "worker")
     registry = CollectorRegistry()
     metrics = PipelineMetrics.create(registry)
@@ -120,7 +122,7 @@ def create_worker(
         personas=PersonaStore(collections),
         requests=RequestStore(collections),
         stats=StatsStore(collections),
-        planner=RulePlanner.default(),
+        planner=planner or RulePlanner.default(),
         sampler=QuotaSampler(Gazetteer.load(), Reference.load().population),
         generator=generator,
         events=KafkaEventSink(created, failed, metrics),

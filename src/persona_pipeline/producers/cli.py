@@ -1,7 +1,11 @@
-"""Presentation for ``persona request``: validation messages, the progress bar, the table."""
+"""Presentation for ``persona request`` (and the options ``persona plan`` shares with it):
+option parsing, validation messages, the progress bar, the table."""
 
 import asyncio
 import getpass
+import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from persona_pipeline.contracts import Constraints, PersonaRequested
+from persona_pipeline.contracts.plan import AudiencePlan
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.producers.request_command import Outcome, follow_request, publish_requests
 
@@ -20,6 +25,53 @@ class InvalidRequestError(SystemExit):
     """Exit code 2 after the validation errors were printed."""
 
 
+def weighted(option: str, values: Sequence[str], console: Console) -> dict[str, float] | None:
+    """``["DE=0.7", "NL=0.3"]`` -> ``{"DE": 0.7, "NL": 0.3}``; a value without ``=`` weighs 1."""
+    if not values:
+        return None
+    parsed: dict[str, float] = {}
+    for value in values:
+        name, _, weight = value.rpartition("=") if "=" in value else (value, "", "1")
+        try:
+            parsed[name.strip()] = float(weight)
+        except ValueError:
+            console.print(
+                f"[red]--{option}[/red] {value!r}: the weight after '=' must be a number, "
+                f"e.g. --{option} 'NAME=0.7'"
+            )
+            raise InvalidRequestError(2) from None
+    return parsed
+
+
+def age_bands(values: Sequence[str], console: Console) -> list[dict[str, float]] | None:
+    """``["18-24=0.4", "25-34"]`` -> age bands with weights."""
+    bands = weighted("age-band", values, console)
+    if bands is None:
+        return None
+    parsed = []
+    for band, share in bands.items():
+        low, _, high = band.partition("-")
+        if not (low.strip().isdigit() and high.strip().isdigit()):
+            console.print(f"[red]--age-band[/red] {band!r}: write it as LOW-HIGH, e.g. 18-24=0.4")
+            raise InvalidRequestError(2)
+        parsed.append({"low": int(low), "high": int(high), "share": share})
+    return parsed
+
+
+def read_audience(path: Path | None, console: Console) -> AudiencePlan | None:
+    """A plan from a JSON file: a plan, or what ``persona plan --json`` printed."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return AudiencePlan.model_validate(
+            data.get("plan", data) if isinstance(data, dict) else data
+        )
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]--audience[/red] {path}: not a plan ({exc})")
+        raise InvalidRequestError(2) from None
+
+
 def build_request(
     *,
     brief: str,
@@ -27,6 +79,7 @@ def build_request(
     constraints: dict[str, Any],
     seed: int | None,
     console: Console,
+    audience: AudiencePlan | None = None,
 ) -> PersonaRequested:
     """Validate the options with the same model the worker uses, and say what is wrong."""
     try:
@@ -34,12 +87,13 @@ def build_request(
             brief=brief,
             count=count,
             constraints=Constraints(**{k: v for k, v in constraints.items() if v is not None}),
+            audience=audience,
             seed=seed,
             requested_by=f"cli:{getpass.getuser()}",
         )
     except ValidationError as exc:
         for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"]) or "request"
+            field = ".".join(str(p) for p in error["loc"][:2]) or "request"
             console.print(f"[red]--{field.replace('_', '-')}[/red]: {error['msg']}")
         raise InvalidRequestError(2) from None
 

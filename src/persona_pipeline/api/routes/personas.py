@@ -14,13 +14,14 @@ from persona_pipeline.api.deps import (
     PersonaStoreDep,
     PublisherDep,
     RequestStoreDep,
+    RulesDep,
     StatsStoreDep,
     WriteRateLimitDep,
     WriterDep,
 )
 from persona_pipeline.api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_pipeline.api.schemas import Accepted, CreatePersonas, PersonaPage
-from persona_pipeline.contracts import Persona, PersonaRequested, RequestState
+from persona_pipeline.contracts import Persona, RequestState
 from persona_pipeline.contracts.persona import Gender
 from persona_pipeline.core.persona_store import Ordering, PersonaFilter
 from persona_pipeline.core.stats_store import Stats
@@ -240,17 +241,16 @@ async def request_personas(
     response: Response,
     publisher: PublisherDep,
     requests: RequestStoreDep,
+    rules: RulesDep,
     _writer: WriterDep,
     _quota: WriteRateLimitDep,
 ) -> Accepted:
-    """Queue a generation request and return at once; poll `status_url` for progress."""
-    event = PersonaRequested(
-        brief=body.brief,
-        count=body.count,
-        constraints=body.constraints,
-        seed=body.seed,
-        requested_by=request.client.host if request.client else None,
-    )
+    """Queue a generation request and return at once; poll `status_url` for progress.
+
+    A brief and constraints that contradict each other (`teenagers` with `min_age: 40`)
+    are a 422 here, before anything is queued; `POST /v1/plans` shows the plan first."""
+    event = body.to_event(request.client.host if request.client else None)
+    rules.check(event)
     await requests.record_pending(event)
     try:
         await publisher.publish(event)
