@@ -433,9 +433,7 @@ def _age_range(kind: str, groups: Sequence[str | None]) -> AgeRange | None:
     return _clamped(bounds[kind])
 
 
-def _stated_ages(
-    numbers: Sequence[AgeRange], words: Sequence[AgeRange]
-) -> tuple[AgeRange, ...]:
+def _stated_ages(numbers: Sequence[AgeRange], words: Sequence[AgeRange]) -> tuple[AgeRange, ...]:
     """Ages the brief states. Numbers narrow words they overlap ("adults over 60" is
     61-100, "Gen Z under 25" 16-24); words alone, or numbers alone, are joined ("teenagers
     and young adults" is 16-29)."""
