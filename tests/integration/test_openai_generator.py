@@ -3,7 +3,9 @@
 The generator makes exactly one request per ``generate`` (retrying is
 ``ResilientGenerator``'s job, see ``test_openai_resilience.py``), so these tests
 check how each single answer is mapped onto a ``FailureKind``. Clients here are
-built with ``max_retries=0``, as ``from_settings`` builds them.
+built with ``max_retries=0``, as ``from_settings`` builds them. The fake checks a
+strict schema as OpenAI does, so every successful call here also proves that the
+schema on the wire is one strict mode accepts.
 """
 
 import asyncio
@@ -14,17 +16,16 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.lib import type_to_response_format_param
+from pydantic import BaseModel, Field
 
-from persona_pipeline.consumers.generators.base import (
-    FailureKind,
-    GenerationError,
-    GenerationTask,
-)
+from persona_pipeline.consumers.generators.base import GenerationTask
 from persona_pipeline.consumers.generators.openai_generator import (
     OpenAIGenerator,
-    retry_after_seconds,
+    PersonaDraftResponse,
     seed_for,
 )
 from persona_pipeline.consumers.generators.prompts import (
@@ -33,8 +34,11 @@ from persona_pipeline.consumers.generators.prompts import (
     describe_level,
     estimate_tokens,
 )
+from persona_pipeline.consumers.resilience import ResilientGenerator
 from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
 from persona_pipeline.core.settings import Settings
+from persona_pipeline.llm.chat import StructuredChat, retry_after_seconds
+from persona_pipeline.llm.errors import FailureKind, GenerationError
 from tests.support.fake_openai import (
     FakeOpenAI,
     Reply,
@@ -148,6 +152,134 @@ async def test_request_carries_model_schema_and_skeleton(
     assert "high openness (0.82)" in prompt
     assert TASK.brief in prompt
     assert fake.request_headers[0]["authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_the_schema_on_the_wire_is_accepted_by_strict_mode(
+    fake: FakeOpenAI, make_generator: MakeGenerator
+) -> None:
+    result = await make_generator().generate(TASK)
+
+    assert result.draft.name
+    assert [reply.status_code for reply in fake.replies] == [200]
+    schema = fake.requests[0]["response_format"]["json_schema"]["schema"]
+    assert "maxLength" not in json.dumps(schema)
+    assert schema["properties"]["tags"]["maxItems"] == 12  # documented keywords stay
+
+
+def _object_schema(properties: dict[str, object], **extra: object) -> dict[str, object]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+_POINT = _object_schema({"x": {"type": "integer", "default": 0}})
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        (
+            _object_schema({"name": {"type": "string", "maxLength": 120}}),
+            "In context=('properties', 'name'), 'maxLength' is not permitted.",
+        ),
+        (
+            _object_schema({"at": {"$ref": "#/$defs/Point"}}, **{"$defs": {"Point": _POINT}}),
+            "In context=('$defs', 'Point', 'properties', 'x'), 'default' is not permitted.",
+        ),
+        (
+            {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            "In context=(), 'additionalProperties' is required to be supplied and to be false.",
+        ),
+        (
+            {
+                **_object_schema({"name": {"type": "string"}, "age": {"type": "integer"}}),
+                "required": ["name"],
+            },
+            "In context=(), 'required' is required to be supplied and to be an array including "
+            "every key in properties. Missing 'age'.",
+        ),
+    ],
+    ids=["max-length", "defs-default", "open-object", "optional-property"],
+)
+async def test_the_fake_rejects_what_strict_mode_rejects(
+    fake: FakeOpenAI, schema: dict[str, object], problem: str
+) -> None:
+    client = AsyncOpenAI(api_key=API_KEY, base_url=fake.base_url, max_retries=0)
+    try:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": "Hello"}],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "Probe", "strict": True, "schema": schema},
+                },
+            )
+    finally:
+        await client.close()
+
+    assert caught.value.status_code == 400
+    assert caught.value.body == {
+        "message": f"Invalid schema for response_format 'Probe': {problem}",
+        "type": "invalid_request_error",
+        "param": "response_format",
+        "code": None,
+    }
+    assert fake.requests == []  # refused before any scripted reply
+
+
+async def test_the_sdk_schema_as_is_would_be_refused(fake: FakeOpenAI) -> None:
+    response_format = type_to_response_format_param(PersonaDraftResponse)
+    assert isinstance(response_format, dict)
+    client = AsyncOpenAI(api_key=API_KEY, base_url=fake.base_url, max_retries=0)
+    try:
+        with pytest.raises(openai.BadRequestError, match="'maxLength' is not permitted"):
+            await client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": "Hello"}],
+                response_format=response_format,
+            )
+    finally:
+        await client.close()
+
+
+async def test_an_answer_over_a_limit_the_schema_omits_is_retried_with_the_error(
+    fake: FakeOpenAI, make_generator: MakeGenerator
+) -> None:
+    too_long = {
+        "name": "A" * 300,
+        "bio": "Lives in Porto and cycles to the hospital.",
+        "interests": ["cycling"],
+        "goals": ["Find a safer route."],
+        "pain_points": ["Cars parked in the bike lane."],
+        "tags": ["cyclist"],
+    }
+    fake.script(ok(content=too_long))
+    outcomes: list[str] = []
+    generator = ResilientGenerator(
+        make_generator(),
+        limiter=None,
+        estimate_tokens=estimate_tokens,
+        max_retries=0,
+        max_invalid_retries=1,
+        backoff_base_s=0,
+        backoff_max_s=0,
+        on_attempt=lambda outcome, _seconds, _usage: outcomes.append(outcome),
+    )
+
+    result = await generator.generate(TASK)
+
+    assert outcomes == ["invalid_output", "ok"]
+    assert result.attempts == 2
+    assert 0 < len(result.draft.name) <= 120
+    first, second = fake.requests
+    assert len(first["messages"]) == 2
+    correction = second["messages"][-1]["content"]
+    assert "name: String should have at most 120 characters" in correction
 
 
 async def test_rate_limit_is_rate_limited_with_retry_after(
@@ -378,6 +510,31 @@ async def test_concurrent_calls_share_the_client(
     assert fake.max_in_flight == 5
     assert fake.in_flight == 0
     assert sorted(body["seed"] for body in fake.requests) == list(range(5))
+
+
+class _Verdict(BaseModel):
+    """Any response model, not only a persona's."""
+
+    label: str = Field(max_length=40)
+    score: int = Field(ge=1, le=5)
+
+
+async def test_structured_chat_answers_any_response_model(fake: FakeOpenAI) -> None:
+    client = AsyncOpenAI(api_key=API_KEY, base_url=fake.base_url, max_retries=0)
+    chat = StructuredChat(client, _Verdict, model=MODEL)
+    try:
+        verdict, usage = await chat.complete(
+            [{"role": "user", "content": "Rate this."}], headers={"X-Client-Request-Id": "r-1"}
+        )
+    finally:
+        await client.close()
+
+    assert verdict == _Verdict(label="example", score=1)  # the fake fills in the schema
+    assert usage.total_tokens > 0
+    body = fake.requests[0]
+    assert "seed" not in body
+    assert body["response_format"]["json_schema"]["name"] == "_Verdict"
+    assert fake.request_headers[0]["x-client-request-id"] == "r-1"
 
 
 async def test_from_settings(fake: FakeOpenAI) -> None:

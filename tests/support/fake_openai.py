@@ -23,6 +23,15 @@ test can make a whole wave of concurrent calls arrive before any is answered.
 Counters, recorded requests and ``replies`` (when each answer was sent, with its
 status and ``Retry-After``) are safe to read from any thread; timestamps use
 ``time.monotonic()``.
+
+A strict ``json_schema`` response format is checked as OpenAI checks it, before
+any scripted reply is used: a keyword outside the subset strict mode documents
+(anywhere in the schema, ``$defs`` included), an object without
+``additionalProperties: false`` or one whose ``required`` misses a property is
+answered 400 with OpenAI's ``Invalid schema for response_format`` error
+(``strict_schema_problem``); such a request counts in ``calls`` but is not
+recorded in ``requests``. So a schema that OpenAI would refuse (and llama.cpp could
+not turn into a grammar) cannot pass in tests.
 """
 
 from __future__ import annotations
@@ -64,6 +73,19 @@ _DEFAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
     429: ("Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
 }
 _SERVER_ERROR = ("The server had an error while processing your request.", "server_error", None)
+
+# The JSON Schema keywords OpenAI documents for strict Structured Outputs. Spelled
+# out here rather than imported from the client: the fake stands for the server, so
+# a mistake in the client's list must show up as a rejected request.
+_STRICT_KEYWORDS = frozenset(
+    {
+        *("type", "properties", "required", "additionalProperties", "items", "enum", "const"),
+        *("anyOf", "$ref", "$defs", "definitions", "description", "title"),
+        *("pattern", "format"),
+        *("multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum"),
+        *("minItems", "maxItems"),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +384,8 @@ class FakeOpenAI:
                 return _error(400, "We could not parse the JSON body of your request.", None, None)
             if not isinstance(body, dict):
                 return _error(400, "The request body must be a JSON object.", None, None)
+            if (problem := strict_schema_problem(body)) is not None:
+                return _error(400, problem, "invalid_request_error", None, param="response_format")
             with self._lock:
                 self._requests.append(body)
                 self._headers.append(dict(request.headers))
@@ -441,8 +465,10 @@ def _error(
     type_: str | None,
     error_code: str | None,
     headers: dict[str, str] | None = None,
+    *,
+    param: str | None = None,
 ) -> JSONResponse:
-    error = {"message": message, "type": type_, "param": None, "code": error_code}
+    error = {"message": message, "type": type_, "param": param, "code": error_code}
     return JSONResponse({"error": error}, status_code=code, headers=headers)
 
 
@@ -458,6 +484,76 @@ def _status_reply(reply: Reply, body: dict[str, Any], request: Request) -> JSONR
         headers["retry-after"] = f"{reply.retry_after:g}"
     headers.update(reply.headers)
     return _error(reply.status_code, message, type_, reply.error_code or default_code, headers)
+
+
+def strict_schema_problem(body: dict[str, Any]) -> str | None:
+    """OpenAI's error message for the strict ``response_format`` schema of ``body``, if any.
+
+    ``None`` when the schema is acceptable or the request asks for no strict schema.
+    """
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    json_schema = response_format.get("json_schema")
+    if not isinstance(json_schema, dict) or json_schema.get("strict") is not True:
+        return None
+    problem = _schema_problem(json_schema.get("schema"), ())
+    if problem is None:
+        return None
+    return f"Invalid schema for response_format '{json_schema.get('name')}': {problem}"
+
+
+def _schema_problem(schema: Any, context: tuple[str, ...]) -> str | None:
+    """What strict mode rejects in ``schema`` (found at ``context``) or in its subschemas."""
+    if not isinstance(schema, dict):
+        return None  # a boolean schema, e.g. ``additionalProperties: false``
+    problem = _keyword_problem(schema) or _object_problem(schema)
+    if problem is not None:
+        return f"In context={context!r}, {problem}"
+    for subschema, path in _subschemas(schema, context):
+        if (problem := _schema_problem(subschema, path)) is not None:
+            return problem
+    return None
+
+
+def _keyword_problem(schema: dict[str, Any]) -> str | None:
+    for keyword in schema:
+        if keyword not in _STRICT_KEYWORDS:
+            return f"'{keyword}' is not permitted."
+    return None
+
+
+def _object_problem(schema: dict[str, Any]) -> str | None:
+    """Strict mode's rules for objects: closed, and every property required."""
+    kind = schema.get("type")
+    if kind != "object" and not (isinstance(kind, list) and "object" in kind):
+        return None
+    if schema.get("additionalProperties") is not False:
+        return "'additionalProperties' is required to be supplied and to be false."
+    required = schema.get("required") or []
+    missing = [name for name in schema.get("properties") or {} if name not in required]
+    if missing:
+        return (
+            "'required' is required to be supplied and to be an array including every key "
+            f"in properties. Missing '{missing[0]}'."
+        )
+    return None
+
+
+def _subschemas(
+    schema: dict[str, Any], context: tuple[str, ...]
+) -> list[tuple[Any, tuple[str, ...]]]:
+    """The schemas nested in ``schema``, each with its context."""
+    nested: list[tuple[Any, tuple[str, ...]]] = []
+    for keyword in ("properties", "$defs", "definitions"):
+        for name, subschema in (schema.get(keyword) or {}).items():
+            nested.append((subschema, (*context, keyword, name)))
+    for index, subschema in enumerate(schema.get("anyOf") or []):
+        nested.append((subschema, (*context, "anyOf", str(index))))
+    for keyword in ("items", "additionalProperties"):
+        if keyword in schema:
+            nested.append((schema[keyword], (*context, keyword)))
+    return nested
 
 
 def _completion(

@@ -8,20 +8,16 @@ from collections import deque
 import pytest
 
 from persona_pipeline.consumers.generators.base import (
-    FailureKind,
     Generated,
-    GenerationError,
     GenerationTask,
     PersonaGenerator,
 )
-from persona_pipeline.consumers.rate_limit import RateLimiter
-from persona_pipeline.consumers.resilience import (
-    OUTCOMES,
-    ResilientGenerator,
-    build_resilient_generator,
-)
+from persona_pipeline.consumers.resilience import ResilientGenerator, build_resilient_generator
 from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
 from persona_pipeline.core.settings import Settings
+from persona_pipeline.llm.errors import FailureKind, GenerationError
+from persona_pipeline.llm.rate_limit import RateLimiter
+from persona_pipeline.llm.retry import OUTCOMES
 from tests.support.fake_time import START, FakeTime, make_limiter
 
 TASK = GenerationTask(

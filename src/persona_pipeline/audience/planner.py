@@ -46,6 +46,7 @@ from persona_pipeline.contracts.plan import (
 MIN_DEFAULT_JOB_SHARE = 0.004
 """Occupations expected below this share are left out of a default mix (and it renormalises)."""
 MAX_SUBJECT_TRAITS = 2
+RULES = Planning(planner="rules")
 
 
 class AudienceError(ValueError):
@@ -64,6 +65,24 @@ class Planner(Protocol):
     async def plan(self, request: PersonaRequested) -> AudiencePlan:
         """The request's plan; raises ``AudienceError`` when it cannot be planned."""
         ...
+
+    async def aclose(self) -> None:
+        """Release network clients; a no-op for planners that hold none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """Dimensions another planner (the LLM) read from a brief. The rule planner's reading of
+    what the brief states, and the constraints, win over them; the defaults lose to them."""
+
+    subject: str | None = None
+    locations: Locations | None = None
+    ages: Ages | None = None
+    genders: Genders | None = None
+    occupations: Occupations | None = None
+    traits: tuple[TraitDimension, ...] = ()
+    planning: Planning = RULES
 
 
 @dataclass
@@ -99,38 +118,53 @@ class RulePlanner:
     def gazetteer(self) -> Gazetteer:
         return self._gazetteer
 
+    @property
+    def reader(self) -> BriefReader:
+        return self._reader
+
     def read(self, request: PersonaRequested) -> BriefFacts:
         return self._reader.read(request.brief, request.requested_at.year)
 
     async def plan(self, request: PersonaRequested) -> AudiencePlan:
         return self.plan_now(request)
 
-    def plan_now(self, request: PersonaRequested) -> AudiencePlan:
-        """The plan, synchronously (it does no I/O); ``AudienceError`` on contradictions."""
+    async def aclose(self) -> None:
+        return None
+
+    def plan_now(
+        self, request: PersonaRequested, suggested: Suggestion | None = None
+    ) -> AudiencePlan:
+        """The plan, synchronously (it does no I/O); ``AudienceError`` on contradictions.
+
+        ``suggested`` dimensions (another planner's reading of the brief) fill what the
+        brief's stated facts and the constraints leave open, before the defaults do. A
+        request's own ``audience`` is used as it is, with only the constraints applied."""
         facts = self.read(request)
-        if request.audience is not None:
-            return self.constrain(request.audience, request.constraints, facts)
         state = _Plan(facts, request.constraints)
-        locations = self._locations(state, None)
-        ages = self._ages(state, None)
+        hint = suggested or Suggestion()
+        locations = self._locations(state, hint.locations)
+        ages = self._ages(state, hint.ages)
+        occupations = self._occupations(
+            state, ages, hint.occupations and _fitted_occupations(hint.occupations, ages)
+        )
         plan = AudiencePlan(
-            subject=facts.subject,
+            subject=facts.subject if hint.subject is None else hint.subject,
             locations=locations,
             ages=ages,
-            genders=self._gender_mix(state, None),
-            occupations=self._occupations(state, ages, None),
-            traits=self._traits(facts),
+            genders=self._gender_mix(state, hint.genders),
+            occupations=occupations,
+            traits=list(hint.traits) or self._traits(facts),
             language=_language(request.constraints),
-            planning=Planning(planner="rules"),
+            planning=hint.planning,
         )
-        return _finished(plan, state)
+        planned = _finished(plan, state)  # a contradiction raises, whatever the audience
+        if request.audience is None:
+            return planned
+        return self.constrain(request.audience, request.constraints)
 
-    def constrain(
-        self, plan: AudiencePlan, constraints: Constraints, facts: BriefFacts | None = None
-    ) -> AudiencePlan:
-        """``plan`` (made elsewhere: an LLM's, or the request's own) with ``constraints``
-        applied on top, checked against the brief's ``facts`` (contradictions raise)."""
-        state = _Plan(facts or BriefFacts(), constraints)
+    def constrain(self, plan: AudiencePlan, constraints: Constraints) -> AudiencePlan:
+        """``plan`` (the request's own) with ``constraints`` applied on top."""
+        state = _Plan(BriefFacts(), constraints)
         ages = self._ages(state, plan.ages)
         occupations = (
             self._occupations(state, ages, plan.occupations)

@@ -35,7 +35,8 @@ def print_plan(shown: PlanPreview, console: Console) -> None:
         *((trait.name, trait.source, quotas.traits[trait.name]) for trait in plan.traits),
     ]
     for name, source, rows in dimensions:
-        console.print(_table(f"{name} (from {source})", rows))
+        console.print(f"\n[bold]{name}[/bold] (from {source})")
+        console.print(_table(rows))
     if planning.model:
         usage = planning.usage
         console.print(
@@ -46,10 +47,10 @@ def print_plan(shown: PlanPreview, console: Console) -> None:
         console.print(f"[yellow]note[/yellow]: {note}")
 
 
-def _table(title: str, rows: list[Quota]) -> Table:
+def _table(rows: list[Quota]) -> Table:
     """The options with their share and count; in a long list, only the options that get
     personas (``--json`` has them all)."""
-    table = Table(title=title, title_justify="left", show_edge=False)
+    table = Table(show_edge=False)
     table.add_column("option")
     table.add_column("share", justify="right")
     table.add_column("count", justify="right")

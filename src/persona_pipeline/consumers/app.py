@@ -29,7 +29,7 @@ from persona_pipeline.consumers.generators.base import PersonaGenerator
 from persona_pipeline.consumers.generators.factory import build_generator
 from persona_pipeline.consumers.grounding import QuotaSampler
 from persona_pipeline.consumers.handler import RequestHandler
-from persona_pipeline.consumers.resilience import AttemptHook, build_resilient_generator
+from persona_pipeline.consumers.resilience import build_resilient_generator
 from persona_pipeline.consumers.service import DedupPolicy, GenerationService
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, TokenUsage
 from persona_pipeline.contracts.topics import CONSUMER_GROUP
@@ -43,6 +43,7 @@ from persona_pipeline.core.pricing import PriceTable
 from persona_pipeline.core.request_store import RequestStore
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
+from persona_pipeline.llm.retry import AttemptHook
 
 
 async def _raw_body(message: StreamMessage[object]) -> bytes:

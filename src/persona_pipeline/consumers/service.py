@@ -25,11 +25,7 @@ from persona_pipeline.audience.planner import Planner
 from persona_pipeline.consumers.batcher import InsertBatcher
 from persona_pipeline.consumers.dedup import MinHasher, NearDuplicateIndex, fingerprint_text
 from persona_pipeline.consumers.emitter import EventSink
-from persona_pipeline.consumers.generators.base import (
-    GenerationError,
-    GenerationTask,
-    PersonaGenerator,
-)
+from persona_pipeline.consumers.generators.base import GenerationTask, PersonaGenerator
 from persona_pipeline.consumers.grounding import Cell, QuotaSampler
 from persona_pipeline.contracts import (
     Persona,
@@ -47,6 +43,7 @@ from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.pricing import PriceTable
 from persona_pipeline.core.request_store import RequestStore
 from persona_pipeline.core.stats_store import StatsStore
+from persona_pipeline.llm.errors import GenerationError
 
 RECENT_FOR_DEDUP = 300
 

@@ -30,6 +30,11 @@ class GeneratorChoice(StrEnum):
     OFFLINE = "offline"
 
 
+class PlannerChoice(StrEnum):
+    RULES = "rules"
+    LLM = "llm"
+
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 OFFLINE_MODEL = "offline-v1"
 
@@ -100,6 +105,9 @@ class Settings(BaseSettings):
     openai_rpm: Annotated[int, Field(ge=0)] = 500
     openai_tpm: Annotated[int, Field(ge=0)] = 200_000
     openai_temperature: Annotated[float, Field(ge=0, le=2)] = 0.9
+    # Audience planning: the rule planner (offline, free) or one LLM call per request.
+    planner: PlannerChoice = PlannerChoice.RULES
+    planner_model: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
     # Worker's own HTTP port: /health, /ready, /metrics
     worker_host: str = "127.0.0.1"
@@ -142,6 +150,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "GENERATOR=openai needs OPENAI_API_KEY; set it or use GENERATOR=offline"
             )
+        if self.planner is PlannerChoice.LLM and self.openai_api_key is None:
+            raise ValueError("PLANNER=llm needs OPENAI_API_KEY; set it or use PLANNER=rules")
         return self
 
     @model_validator(mode="after")

@@ -23,8 +23,9 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
-from persona_pipeline.consumers.generators.base import GenerationTask, truncate
+from persona_pipeline.consumers.generators.base import GenerationTask
 from persona_pipeline.contracts import BigFive, PersonaDraft, Skeleton
+from persona_pipeline.llm.errors import truncate
 
 # Longest validation error fed back to the model; the head says what is wrong.
 MAX_ERROR_CHARS = 1000

@@ -1,4 +1,4 @@
-"""Client-side rate limiting of one worker's LLM calls: requests and tokens per minute.
+"""Client-side rate limiting of one process's LLM calls: requests and tokens per minute.
 
 Two token buckets, as in OpenAI's cookbook parallel request processor: one holds
 request slots (``rpm``), the other tokens (``tpm``). Each starts full with one
@@ -10,8 +10,8 @@ The token bucket may go negative: the debt is repaid by refilling before anyone
 else gets tokens. A call estimated at more than a minute's worth of tokens waits
 for a full bucket instead of forever.
 
-``pause`` is how a 429 slows the whole worker: nobody may start a call before
-the pause ends, and a later pause only ever extends an earlier one.
+``pause`` is how a 429 slows every caller sharing the limiter: nobody may start a
+call before the pause ends, and a later pause only ever extends an earlier one.
 
 Waiters are served strictly first come, first served (the head of the queue holds
 an ``asyncio.Lock``, which is FIFO, while it waits for capacity), so a large call
@@ -79,7 +79,7 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Requests-per-minute and tokens-per-minute buckets shared by all calls of a worker."""
+    """Requests-per-minute and tokens-per-minute buckets shared by all LLM calls of a process."""
 
     def __init__(
         self,
