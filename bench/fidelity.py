@@ -14,9 +14,14 @@ of all checks that hold (target: at least 95 %), next to a baseline measured in 
 run, personas drawn from a plan that ignores the brief (what grounding did before
 audience plans); and the diversity of what each brief left open (the most common
 country's share, the female share, the spread of ages, the distinct occupations).
+
+Then the LLM path: the LLM planner through the real ``openai`` SDK against the fake
+OpenAI-compatible server of the tests, scripted with a plan; the personas' counts per
+dimension are compared with the quotas of the plan the model's answer became.
 """
 
 import argparse
+import asyncio
 import statistics
 import time
 from collections import Counter
@@ -24,13 +29,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tests.support.fake_openai import FakeOpenAI, ok
+
+from persona_pipeline.audience.llm_planner import build_planner
 from persona_pipeline.audience.planner import RulePlanner
+from persona_pipeline.audience.quotas import plan_quotas
 from persona_pipeline.audience.reference import Reference
 from persona_pipeline.consumers.generators.base import GenerationTask
 from persona_pipeline.consumers.generators.offline import OfflineGenerator
 from persona_pipeline.consumers.grounding import Cell, QuotaSampler
 from persona_pipeline.contracts import Persona, PersonaRequested, TokenUsage
 from persona_pipeline.contracts.plan import AudiencePlan
+from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.text import fold
 
 YEAR = 2026
@@ -216,8 +226,8 @@ def main(count: int, quick: bool) -> None:
     )
     width = max(len(r[0]) for r in rows)
     print(f"{'brief':{width}}  {'stated fact':28} {'honoured':>9} {'baseline':>9}")
-    for (text, fact, ok, n), (_, _, base_ok, _) in zip(rows, base_rows, strict=True):
-        print(f"{text:{width}}  {fact:28} {ok / n:9.0%} {base_ok / n:9.0%}")
+    for (text, fact, held_n, n), (_, _, base_n, _) in zip(rows, base_rows, strict=True):
+        print(f"{text:{width}}  {fact:28} {held_n / n:9.0%} {base_n / n:9.0%}")
     print(
         f"\nall (persona, stated fact) checks: {held}/{total} = {held / total:.1%} "
         f"(target >= 95 %); baseline, brief ignored: {base_held}/{base_total} = "
@@ -226,6 +236,81 @@ def main(count: int, quick: bool) -> None:
     print("\nWhat the briefs left open (diversity):")
     for run in runs:
         print(f"  {run.brief.text:{width}}  {diversity(run)}")
+    asyncio.run(llm_adherence(path, count))
+
+
+SCRIPTED_BRIEF = "urban cyclists in Berlin"
+SCRIPTED_PLAN = {
+    "subject": "urban cycling",
+    "locations": [
+        {"country": "DE", "region": None, "city": "Berlin", "share": 1},
+    ],
+    "age_bands": [
+        {"low": 18, "high": 29, "share": 2},
+        {"low": 30, "high": 44, "share": 3},
+        {"low": 45, "high": 64, "share": 1},
+    ],
+    "genders": [{"gender": "female", "share": 1}, {"gender": "male", "share": 1}],
+    "occupations": [
+        {"title": "Software developer", "share": 2},
+        {"title": "Courier", "share": 1},
+        {"title": "University student", "share": 1},
+        {"title": "Nurse", "share": 1},
+    ],
+    "traits": [
+        {
+            "name": "how they ride",
+            "options": [
+                {"value": "daily commute", "share": 3},
+                {"value": "cargo bike", "share": 1},
+                {"value": "weekend rides", "share": 1},
+            ],
+        }
+    ],
+}
+
+
+async def llm_adherence(path: OfflinePath, count: int) -> None:
+    """The LLM planner's plan, and whether the personas' counts equal its quotas."""
+    with FakeOpenAI() as fake:
+        fake.script(ok(content=SCRIPTED_PLAN, prompt_tokens=900, completion_tokens=250))
+        settings = Settings(
+            planner="llm",  # type: ignore[arg-type]
+            openai_api_key="sk-bench-not-a-key",  # type: ignore[arg-type]
+            openai_base_url=fake.base_url,  # type: ignore[arg-type]
+            planner_model="gpt-4o-mini",
+        )
+        planner = build_planner(settings)
+        request = PersonaRequested(brief=SCRIPTED_BRIEF, count=count, seed=7)
+        plan = await planner.plan(request)
+        await planner.aclose()
+    personas = path.personas(SCRIPTED_BRIEF, count, plan=plan)
+    quotas = plan_quotas(plan, count)
+    cells = [p.plan_cell for p in personas if p.plan_cell is not None]
+    observed = {
+        "locations": Counter(c.location for c in cells),
+        "ages": Counter(c.age_band for c in cells),
+        "genders": Counter(c.gender for c in cells),
+        "occupations": Counter(c.occupation for c in cells),
+        **{name: Counter(c.traits[name] for c in cells) for name in quotas.traits},
+    }
+    planned = {
+        name: Counter({q.label: q.count for q in getattr(quotas, name) if q.count})
+        for name in ("locations", "ages", "genders", "occupations")
+    } | {
+        name: Counter({q.label: q.count for q in rows if q.count})
+        for name, rows in quotas.traits.items()
+    }
+    usage = plan.planning.usage
+    print(
+        f"\nLLM path ({plan.planning.planner} planner, {plan.planning.model}: "
+        f"{usage.prompt_tokens}+{usage.completion_tokens} tokens, ${plan.planning.cost_usd:.6f}), "
+        f"{count} personas of {SCRIPTED_BRIEF!r} from a scripted plan:"
+    )
+    for name, counts in planned.items():
+        verdict = "equal to the quotas" if observed[name] == counts else "DIFFERENT"
+        shown = ", ".join(f"{label} {n}" for label, n in counts.most_common())
+        print(f"  {name:12} {verdict}: {shown}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from persona_pipeline.cli.contracts import render_contracts
 from persona_pipeline.contracts import Constraints, PersonaCreated, PersonaFailed, PersonaRequested
 from persona_pipeline.contracts.persona import persona_id
+from persona_pipeline.contracts.plan import AudiencePlan
 from tests.support.factories import make_persona
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -77,3 +78,86 @@ def test_the_asyncapi_document_describes_valid_requests() -> None:
     rendered = {p.name: t for p, t in render_contracts(DOCS).items()}
     assert '"brief"' in rendered["asyncapi.json"]
     assert '"persona.created"' in rendered["asyncapi.json"]
+
+
+# --- The audience plan and constraints ----------------------------------------------------
+
+
+def _plan(**changes: object) -> AudiencePlan:
+    base: dict[str, object] = {
+        "locations": {
+            "source": "brief",
+            "options": [
+                {"country_code": "DE", "country": "Germany", "share": 7},
+                {"country_code": "NL", "country": "Netherlands", "share": 3},
+            ],
+        },
+        "ages": {"source": "default", "bands": [{"low": 18, "high": 34, "share": 1}]},
+        "genders": {"source": "default", "options": [{"gender": "female", "share": 1}]},
+        "occupations": {"source": "default", "options": [{"title": "Nurse", "share": 1}]},
+    }
+    return AudiencePlan.model_validate({**base, **changes})
+
+
+def test_plan_weights_become_shares() -> None:
+    plan = _plan()
+    assert [o.share for o in plan.locations.options] == pytest.approx([0.7, 0.3])
+    assert plan.version == 1
+    assert plan.planning.planner == "request"
+
+
+def test_plan_age_bands_are_sorted_and_may_not_overlap() -> None:
+    bands = [{"low": 40, "high": 49, "share": 1}, {"low": 18, "high": 39, "share": 1}]
+    plan = _plan(ages={"source": "brief", "bands": bands})
+    assert [b.label for b in plan.ages.bands] == ["18-39", "40-49"]
+    overlapping = [{"low": 18, "high": 40, "share": 1}, {"low": 40, "high": 49, "share": 1}]
+    with pytest.raises(ValidationError, match="overlap"):
+        _plan(ages={"source": "brief", "bands": overlapping})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"locations": {"source": "brief", "options": []}},
+        {"ages": {"source": "brief", "bands": [{"low": 10, "high": 20, "share": 1}]}},
+        {"ages": {"source": "brief", "bands": [{"low": 30, "high": 20, "share": 1}]}},
+        {"genders": {"source": "brief", "options": [{"gender": "female", "share": 0}]}},
+        {"genders": {"source": "nowhere", "options": [{"gender": "female", "share": 1}]}},
+        {
+            "traits": [
+                {"name": "x", "options": [{"value": "only one", "share": 1}], "source": "brief"}
+            ]
+        },
+        {"subject": "x" * 121},
+        {"version": 2},
+    ],
+)
+def test_an_invalid_plan_is_rejected(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        _plan(**bad)
+
+
+@pytest.mark.parametrize(
+    ("constraints", "message"),
+    [
+        ({"country": "DE", "countries": {"FR": 1}}, "not both"),
+        ({"occupation": "nurse", "occupations": {"farmer": 1}}, "not both"),
+        ({"cities": {"Berlin": 1}, "country": "DE"}, "a city names its country"),
+        ({"countries": {}}, "at least one entry"),
+        ({"min_age": 30, "age_bands": [{"low": 20, "high": 29, "share": 1}]}, "outside"),
+        ({"countries": {f"C{i}": 1 for i in range(51)}}, "at most 50"),
+        ({"genders": {"robot": 1}}, "female"),
+        ({"countries": {"DE": -1}}, "greater than 0"),
+    ],
+)
+def test_contradictory_or_oversized_constraints_are_rejected(
+    constraints: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Constraints.model_validate(constraints)
+
+
+def test_a_request_carries_a_whole_plan() -> None:
+    request = PersonaRequested(brief="x", audience=_plan())
+    again = PersonaRequested.model_validate_json(request.model_dump_json())
+    assert again.audience == request.audience

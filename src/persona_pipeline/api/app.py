@@ -40,6 +40,7 @@ from persona_pipeline.api.middleware import (
 )
 from persona_pipeline.api.problems import install_problem_handlers
 from persona_pipeline.api.routes import admin, personas, plans, requests, service
+from persona_pipeline.audience.llm_planner import build_planner
 from persona_pipeline.audience.planner import RulePlanner
 from persona_pipeline.core import telemetry
 from persona_pipeline.core.api_keys import InsecureConfigurationError, KeyRing, Role
@@ -138,7 +139,7 @@ def _build_services(
         dependencies=DependencyProbe(mongo, broker, process_metrics.dependency_up),
         registry=registry,
         rules=RulePlanner.default(),
-        planner=RulePlanner.default(),
+        planner=build_planner(settings),
     )
 
 
@@ -174,6 +175,7 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
             yield
         finally:
             await services.broker.stop()
+            await services.planner.aclose()
             await services.mongo.close()
             if tracing is not None:
                 tracing.shutdown()

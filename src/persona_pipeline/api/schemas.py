@@ -60,6 +60,7 @@ class ServiceInfo(BaseModel):
     version: str
     generator: str
     model: str
+    planner: str
     links: dict[str, str]
 
 

@@ -176,6 +176,11 @@ class ReferenceDataError(RuntimeError):
 
 def _load(name: str, model: type[M]) -> M:
     text = resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8")
+    return parse(text, name, model)
+
+
+def parse(text: str, name: str, model: type[M]) -> M:
+    """Read one data file's TOML ``text`` into ``model``; ``name`` goes into the error."""
     try:
         raw: dict[str, Any] = tomllib.loads(text)
         return model.model_validate(raw)

@@ -20,7 +20,8 @@ from pymongo import AsyncMongoClient
 
 from persona_pipeline import __version__
 from persona_pipeline.audience.gazetteer import Gazetteer
-from persona_pipeline.audience.planner import Planner, RulePlanner
+from persona_pipeline.audience.llm_planner import build_planner
+from persona_pipeline.audience.planner import Planner
 from persona_pipeline.audience.reference import Reference
 from persona_pipeline.consumers import endpoints
 from persona_pipeline.consumers.dispatcher import Dispatcher
@@ -101,6 +102,11 @@ def create_worker(
     generator = build_resilient_generator(
         inner, settings, on_attempt=_attempt_metrics(metrics, inner.name, inner.model)
     )
+    planner = planner or build_planner(
+        settings,
+        limiter=generator.limiter,  # plan calls and persona calls share one budget
+        on_attempt=_attempt_metrics(metrics, "planner", settings.planner_model or inner.model),
+    )
     topics = settings.topics
     created = broker.publisher(
         topics.created,
@@ -123,7 +129,7 @@ def create_worker(
         personas=PersonaStore(collections),
         requests=RequestStore(collections),
         stats=StatsStore(collections),
-        planner=planner or RulePlanner.default(),
+        planner=planner,
         sampler=QuotaSampler(Gazetteer.load(), Reference.load().population),
         generator=generator,
         events=KafkaEventSink(created, failed, metrics),
@@ -173,6 +179,7 @@ def create_worker(
 
     async def stop() -> None:
         await generator.aclose()
+        await planner.aclose()
         await mongo.close()
         if tracing is not None:
             tracing.shutdown()

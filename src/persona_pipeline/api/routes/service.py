@@ -20,8 +20,10 @@ async def root(services: ServicesDep) -> ServiceInfo:
         version=__version__,
         generator=settings.active_generator.value,
         model=settings.active_model,
+        planner=settings.planner.value,
         links={
             "personas": "/v1/persona",
+            "plans": "/v1/plans",
             "search": "/v1/persona/search?q=",
             "stats": "/v1/persona/stats",
             "docs": "/docs",
