@@ -63,12 +63,12 @@ from rich.progress import (
 from tests.support import processes
 from tests.support.processes import stop, worker_env
 
+from bench.offline import offline_persona
 from bench.pipeline import (
     PER_REQUEST,
     Stack,
     embedded_stack,
     fresh_settings,
-    offline_persona,
     rss_mib,
 )
 from persona_pipeline.api.cursor import CursorCodec, fingerprint

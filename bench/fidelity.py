@@ -31,15 +31,10 @@ from datetime import UTC, datetime
 
 from tests.support.fake_openai import FakeOpenAI, ok
 
+from bench.offline import OfflinePath
 from persona_pipeline.audience.llm_planner import build_planner
-from persona_pipeline.audience.planner import RulePlanner
 from persona_pipeline.audience.quotas import plan_quotas
-from persona_pipeline.audience.reference import Reference
-from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.consumers.grounding import Cell, QuotaSampler
-from persona_pipeline.contracts import Persona, PersonaRequested, TokenUsage
-from persona_pipeline.contracts.plan import AudiencePlan
+from persona_pipeline.contracts import Persona, PersonaRequested
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.text import fold
 
@@ -149,39 +144,11 @@ class Generated:
     personas: list[Persona]
 
 
-class OfflinePath:
-    """The worker's offline path, in process."""
-
-    def __init__(self) -> None:
-        self.planner = RulePlanner.default()
-        self.sampler = QuotaSampler(self.planner.gazetteer, Reference.load().population)
-        self.generator = OfflineGenerator()
-
-    def personas(self, text: str, count: int, plan: AudiencePlan | None = None) -> list[Persona]:
-        request = PersonaRequested(
-            brief=text, count=count, seed=7, requested_at=datetime(YEAR, 6, 1, tzinfo=UTC)
-        )
-        plan = plan or self.planner.plan_now(request)
-        cells = self.sampler.cells(plan, count, request.effective_seed)
-        return [self._persona(request, plan, ordinal, cells[ordinal]) for ordinal in range(count)]
-
-    def _persona(
-        self, request: PersonaRequested, plan: AudiencePlan, ordinal: int, cell: Cell
-    ) -> Persona:
-        skeleton = self.sampler.skeleton(cell, request.effective_seed, ordinal)
-        task = GenerationTask(
-            request.brief, skeleton, ordinal, request.effective_seed, subject=plan.subject
-        )
-        return Persona.assemble(
-            request_id=request.request_id,
-            ordinal=ordinal,
-            skeleton=skeleton,
-            draft=self.generator.draft(task),
-            generator=self.generator.name,
-            model=self.generator.model,
-            usage=TokenUsage(),
-            created_at=datetime.now(UTC),
-        )
+def request_for(text: str, count: int) -> PersonaRequested:
+    """A request as a user would send it, at a fixed seed and date (generations)."""
+    return PersonaRequested(
+        brief=text, count=count, seed=7, requested_at=datetime(YEAR, 6, 1, tzinfo=UTC)
+    )
 
 
 def fidelity(runs: Sequence[Generated]) -> tuple[int, int, list[tuple[str, str, int, int]]]:
@@ -214,9 +181,11 @@ def main(count: int, quick: bool) -> None:
     path = OfflinePath()
     ignored = path.planner.plan_now(PersonaRequested(brief="people"))
     started = time.perf_counter()
-    runs = [Generated(b, path.personas(b.text, count)) for b in briefs]
+    runs = [Generated(b, path.personas(request_for(b.text, count))) for b in briefs]
     elapsed = time.perf_counter() - started
-    baseline = [Generated(b, path.personas(b.text, count, plan=ignored)) for b in briefs]
+    baseline = [
+        Generated(b, path.personas(request_for(b.text, count), plan=ignored)) for b in briefs
+    ]
     held, total, rows = fidelity(runs)
     base_held, base_total, base_rows = fidelity(baseline)
 
@@ -275,16 +244,16 @@ async def llm_adherence(path: OfflinePath, count: int) -> None:
     with FakeOpenAI() as fake:
         fake.script(ok(content=SCRIPTED_PLAN, prompt_tokens=900, completion_tokens=250))
         settings = Settings(
-            planner="llm",  # type: ignore[arg-type]
-            openai_api_key="sk-bench-not-a-key",  # type: ignore[arg-type]
-            openai_base_url=fake.base_url,  # type: ignore[arg-type]
+            planner="llm",
+            openai_api_key="sk-bench-not-a-key",
+            openai_base_url=fake.base_url,
             planner_model="gpt-4o-mini",
         )
         planner = build_planner(settings)
-        request = PersonaRequested(brief=SCRIPTED_BRIEF, count=count, seed=7)
+        request = request_for(SCRIPTED_BRIEF, count)
         plan = await planner.plan(request)
         await planner.aclose()
-    personas = path.personas(SCRIPTED_BRIEF, count, plan=plan)
+    personas = path.personas(request, plan=plan)
     quotas = plan_quotas(plan, count)
     cells = [p.plan_cell for p in personas if p.plan_cell is not None]
     observed = {

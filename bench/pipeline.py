@@ -15,7 +15,6 @@ as a separate `persona worker` process, the fake server in this process.
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import shutil
@@ -33,14 +32,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.processes import start_worker, stop, worker_env
 
-from persona_pipeline.audience.gazetteer import Gazetteer
-from persona_pipeline.audience.planner import RulePlanner
-from persona_pipeline.audience.reference import Reference
-from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.consumers.grounding import Cell, QuotaSampler
-from persona_pipeline.contracts import Persona, PersonaCreated, PersonaRequested, TokenUsage
-from persona_pipeline.contracts.plan import AudiencePlan
+from bench.offline import offline_persona
+from persona_pipeline.contracts import PersonaCreated, PersonaRequested
 from persona_pipeline.core.documents import to_document
 from persona_pipeline.core.kafka import ensure_topics
 from persona_pipeline.core.mongo import Collections, connect, ensure_indexes
@@ -229,39 +222,6 @@ async def raw_loop(stack: Stack, personas: int) -> dict[str, float]:
         await producer.stop()
         await client.close()
     return {"personas": personas, "seconds": elapsed, "rate": personas / elapsed}
-
-
-@functools.cache
-def _offline() -> tuple[QuotaSampler, OfflineGenerator]:
-    return QuotaSampler(Gazetteer.load(), Reference.load().population), OfflineGenerator()
-
-
-@functools.lru_cache(maxsize=256)
-def _planned(request_json: str) -> tuple[AudiencePlan, list[Cell]]:
-    """The plan and cells of a request, computed once per request as the worker does."""
-    request = PersonaRequested.model_validate_json(request_json)
-    plan = RulePlanner.default().plan_now(request)
-    return plan, _offline()[0].cells(plan, request.count, request.effective_seed)
-
-
-def offline_persona(request: PersonaRequested, ordinal: int, created_at: datetime) -> Persona:
-    """A persona exactly as the worker's offline path would build it (no I/O)."""
-    sampler, generator = _offline()
-    plan, cells = _planned(request.model_dump_json())
-    skeleton = sampler.skeleton(cells[ordinal], request.effective_seed, ordinal)
-    task = GenerationTask(
-        request.brief, skeleton, ordinal, request.effective_seed, subject=plan.subject
-    )
-    return Persona.assemble(
-        request_id=request.request_id,
-        ordinal=ordinal,
-        skeleton=skeleton,
-        draft=generator.draft(task),
-        generator=generator.name,
-        model=generator.model,
-        usage=TokenUsage(),
-        created_at=created_at,
-    )
 
 
 def _documents(request: PersonaRequested) -> list[tuple[dict[str, object], bytes]]:
