@@ -21,7 +21,7 @@ from persona_pipeline.audience.gazetteer import Gazetteer, Place, PlaceKind
 from persona_pipeline.audience.reading import AgeRange, BriefFacts, BriefReader, OccupationFact
 from persona_pipeline.audience.reference import OccupationEntry, Reference, TraitTemplate
 from persona_pipeline.contracts import Constraints, PersonaRequested
-from persona_pipeline.contracts.persona import MAX_AGE, Gender
+from persona_pipeline.contracts.persona import MAX_AGE, MIN_AGE, Gender
 from persona_pipeline.contracts.plan import (
     MAX_LOCATIONS,
     MAX_NOTES,
@@ -47,6 +47,7 @@ MIN_DEFAULT_JOB_SHARE = 0.004
 """Occupations expected below this share are left out of a default mix (and it renormalises)."""
 MAX_SUBJECT_TRAITS = 2
 RULES = Planning(planner="rules")
+MAX_CACHED_MIXES = 1024
 
 
 class AudienceError(ValueError):
@@ -107,6 +108,13 @@ class RulePlanner:
         self._default_ages = (population.default_min_age, MAX_AGE)
         self._genders = population.genders
         self._default_locations = self._most_populous(population.default_countries)
+        jobs = [job for job in reference.occupations if job.weight > 0]
+        self._jobs_by_age = {
+            age: (fitting, sum(job.weight for job in fitting))
+            for age in range(MIN_AGE, MAX_AGE + 1)
+            for fitting in [[j for j in jobs if j.min_age <= age <= j.max_age] or jobs]
+        }
+        self._job_mixes: dict[tuple[tuple[int, int, float], ...], list[OccupationShare]] = {}
 
     @classmethod
     @cache
@@ -393,23 +401,27 @@ class RulePlanner:
             return Occupations(source=Source.BRIEF, options=options)
         if given is not None:
             return given
-        return Occupations(source=Source.DEFAULT, options=self._job_mix(ages))
+        key = tuple((band.low, band.high, band.share) for band in ages.bands)
+        mix = self._job_mixes.get(key)
+        if mix is None:  # a worker sees few distinct age plans; a mix costs milliseconds
+            if len(self._job_mixes) >= MAX_CACHED_MIXES:
+                self._job_mixes.clear()
+            mix = self._job_mixes[key] = self._job_mix(ages)
+        return Occupations(source=Source.DEFAULT, options=mix)
 
     def _job_mix(self, ages: Ages) -> list[OccupationShare]:
         """The occupations people of the planned ages hold, by share: each year of age
         weighs its population share, split among the jobs whose span covers it."""
-        jobs = [job for job in self._reference.occupations if job.weight > 0]
         shares: dict[str, float] = {}
         for band in ages.bands:
             years = range(band.low, band.high + 1)
             density = sum(self._density[age] for age in years)
             for age in years:
-                fitting = [job for job in jobs if job.min_age <= age <= job.max_age] or jobs
-                total = sum(job.weight for job in fitting)
+                fitting, total = self._jobs_by_age[age]
                 for job in fitting:
                     weight = band.share * self._density[age] / density * job.weight / total
                     shares[job.title] = shares.get(job.title, 0.0) + weight
-        by_title = {job.title: job for job in jobs}
+        by_title = {job.title: job for job in self._reference.occupations}
         ranked = sorted(shares.items(), key=lambda item: -item[1])
         kept = [(t, s) for t, s in ranked if s >= MIN_DEFAULT_JOB_SHARE] or ranked[:1]
         return [

@@ -90,11 +90,12 @@ class RequestStore:
     async def keep_plan(self, request_id: uuid.UUID, plan: AudiencePlan) -> AudiencePlan:
         """Store ``plan`` unless the request has one already, and return the one it has:
         two workers planning the same request at once agree on the first one stored."""
-        await self._requests.update_one(
+        stored = await self._requests.find_one_and_update(
             {"_id": request_id, "plan": {"$exists": False}},
             {"$set": {"plan": plan.model_dump(mode="json")}},
+            projection={"_id": 1},
         )
-        return await self.plan_of(request_id) or plan
+        return plan if stored is not None else await self.plan_of(request_id) or plan
 
     async def reject(self, request_id: uuid.UUID, reason: str) -> None:
         """End a request that cannot be planned as ``failed``, if the API recorded it."""
