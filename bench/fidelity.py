@@ -135,6 +135,20 @@ BRIEFS = (
     brief("Nigerian entrepreneurs", country("NG"), occupation("entrepreneur")),
     brief("Kenyan farmers in their 50s", country("KE"), ages(50, 59), occupation("farmer")),
     brief("home cooks in Lyon", city("Lyon"), subject("cook")),
+    brief("single dads in Manchester", city("Manchester"), gender("male")),
+    brief("Korean nurses over 50", country("KR"), ages(51, 100), occupation("nurse")),
+    brief("elderly farmers in Kerala", region("Kerala"), ages(65, 100), occupation("farmer")),
+    brief("Gen Z women in Jakarta", city("Jakarta"), gender("female"), ages(16, 29)),
+    brief("college students in Boston", city("Boston"), occupation("student")),
+    brief("pensioners in Wales", region("Wales"), ages(60, 100)),
+    brief("young men in Cairo", city("Cairo"), gender("male"), ages(18, 29)),
+    brief("moms in Texas who homeschool", region("Texas"), gender("female"), subject("homeschool")),
+    brief("IT workers in Hyderabad", city("Hyderabad"), occupation("it ")),
+    brief("grandmothers in Rome", city("Rome"), gender("female"), ages(45, 100)),
+    brief("architects in Copenhagen", city("Copenhagen"), occupation("architect")),
+    brief("Dutch cyclists over 40", country("NL"), ages(41, 100), subject("cycl")),
+    brief("Mexican truck drivers", country("MX"), occupation("truck driver")),
+    brief("nurses in Victoria", region("Victoria"), occupation("nurse")),
 )
 
 

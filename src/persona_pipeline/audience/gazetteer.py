@@ -95,7 +95,7 @@ class Place:
         return self if primary == self.primary else dataclasses.replace(self, primary=primary)
 
 
-_KIND_RANK = {PlaceKind.GROUP: 4, PlaceKind.COUNTRY: 3, PlaceKind.REGION: 2, PlaceKind.CITY: 1}
+_KIND_RANK = {PlaceKind.GROUP: 2, PlaceKind.COUNTRY: 2, PlaceKind.REGION: 1, PlaceKind.CITY: 1}
 Indexer = Callable[[Place, Iterable[str]], None]
 """Files a place under each of its spellings."""
 BIG_CITY = 1_000_000
@@ -104,23 +104,20 @@ BIG_CITY = 1_000_000
 
 def _ranked(places: list[Place]) -> list[Place]:
     """The likeliest reading first: a place's own name before an alternate spelling, then
-    groups, countries, big cities, regions, cities, then the most populous. A region
-    loses to a city of the same name in the same country (Lisbon the city, not the
-    district)."""
+    groups and countries, then regions and cities by population (a region counts as its
+    country's average region: Manchester the city of 570,000 beats the Jamaican parish,
+    the Australian state of Victoria beats the district of Hong Kong). A region loses to
+    a city of the same name in the same country (Lisbon the city, not the district)."""
     cities = {
         p.country_code
         for p in places
         if p.kind is PlaceKind.CITY and (p.primary or p.population >= ALTERNATE_NAMES_FROM)
     }
 
-    def rank(place: Place) -> tuple[bool, float, int]:
-        kind: float = _KIND_RANK[place.kind]
-        if place.kind is PlaceKind.CITY and place.population >= BIG_CITY:
-            kind = 2.5
+    def rank(place: Place) -> tuple[bool, int, int]:
         if place.kind is PlaceKind.REGION and place.country_code in cities:
-            kind = 0.5
-        own = place.primary or (place.kind is PlaceKind.CITY and place.population >= BIG_CITY)
-        return own, kind, place.population
+            return False, 0, place.population
+        return place.primary, _KIND_RANK[place.kind], place.population
 
     return sorted(places, key=rank, reverse=True)
 
@@ -252,7 +249,8 @@ def _build(lexicon: Lexicon) -> Gazetteer:
         index_forms(Place(PlaceKind.GROUP, name, members, population=population), group.forms)
     for part in lexicon.country_parts:
         region = Region(part.name, part.country, admin1=part.admin1)
-        population = countries[part.country].population
+        siblings = sum(other.country == part.country for other in lexicon.country_parts)
+        population = countries[part.country].population // siblings
         place = Place(PlaceKind.REGION, part.name, (part.country,), region, population=population)
         index_forms(place, [part.name, *part.forms])
     parts = {fold(form) for part in lexicon.country_parts for form in part.forms}
@@ -284,14 +282,14 @@ def _group_members(
 
 def _index_states(countries: dict[str, Country], index: Indexer, skip: set[str]) -> None:
     for code, country in countries.items():
-        for state in csc.get_states_of_country(code):
+        states = csc.get_states_of_country(code)
+        average = country.population // max(len(states), 1)  # a region's weight in ranking
+        for state in states:
             if fold(state.name) in skip or fold(state.name) == fold(country.name):
                 continue
             admin1 = state.state_code if code == "US" else None
             region = Region(state.name, code, state_code=state.state_code, admin1=admin1)
-            place = Place(
-                PlaceKind.REGION, state.name, (code,), region=region, population=country.population
-            )
+            place = Place(PlaceKind.REGION, state.name, (code,), region=region, population=average)
             index(place, [state.name, state.native or ""])
 
 

@@ -313,7 +313,8 @@ class BriefReader:
         runs = [run for run in (_trimmed(run, self._filler) for run in runs) if run]
         if not runs:
             return _activity(reading)
-        longest = max(runs, key=len)
+        about = [run for run in runs if any(not (t.kept or t.folded in self._filler) for t in run)]
+        longest = max(about or runs, key=len)
         phrase = text[longest[0].start : longest[-1].end]
         if all(t.kept or t.folded in self._filler for t in longest):
             entry = self._lexicon.subject_of(phrase)
@@ -375,8 +376,9 @@ def _singular(phrase: str, entry: OccupationEntry | None) -> str:
     if entry is None:
         return phrase
     for name in (entry.title, *entry.aliases):
-        if fold(phrase) in (fold(name), fold(plural(name))):
-            return name if fold(phrase) == fold(plural(name)) else phrase
+        if fold(phrase) == fold(plural(name)) != fold(name):
+            *head, _ = phrase.split()  # keep the brief's casing: "IT workers" -> "IT worker"
+            return " ".join([*head, name.split()[-1]])
     return phrase
 
 
