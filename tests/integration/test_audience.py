@@ -142,7 +142,7 @@ async def test_a_contradiction_is_a_422_and_nothing_is_queued(
 
 
 async def test_a_contradiction_on_kafka_is_dead_lettered_and_the_next_request_runs(
-    settings: Settings, worker: Worker
+    settings: Settings, worker: Worker, api: httpx.AsyncClient
 ) -> None:
     contradictory = PersonaRequested(
         brief="mothers in Lima", count=2, constraints={"genders": {"male": 1}}
@@ -159,6 +159,8 @@ async def test_a_contradiction_on_kafka_is_dead_lettered_and_the_next_request_ru
     assert dead[0].value == raw
     error = dict(dead[0].headers)["x-dlq-error"].decode()
     assert error.startswith("cannot plan the audience: the brief is about female")
+    status = await finished(api, str(contradictory.request_id))
+    assert (status["status"], status["error"]) == ("failed", error)
 
 
 async def test_a_previewed_plan_can_be_sent_back_as_the_audience(

@@ -129,13 +129,10 @@ class GenerationService:
             self.metrics.requests_in_flight.dec()
 
     async def _process(self, request: PersonaRequested) -> RequestState:
-        plan = await self.requests.plan_of(request.request_id)
+        plan = await self.requests.mark_generating(request, self.generator.name)
         if plan is None:
             fresh = await self.planner.plan(request)  # AudienceError: the handler dead-letters
-            await self.requests.mark_generating(request, self.generator.name)
             plan = await self.requests.keep_plan(request.request_id, fresh)
-        else:
-            await self.requests.mark_generating(request, self.generator.name)
         planned = _Planned(plan, self.sampler.cells(plan, request.count, request.effective_seed))
         stored = await self.personas.for_request(request.request_id)
         for persona in stored.values():

@@ -32,6 +32,11 @@ class Settlement:
     """Change in failed ordinals since the previous settlement (negative when fixed)."""
 
 
+def _plan_in(doc: Mapping[str, Any] | None) -> AudiencePlan | None:
+    plan = (doc or {}).get("plan")
+    return AudiencePlan.model_validate(plan) if plan else None
+
+
 def final_state(requested: int, stored: int) -> RequestState:
     if stored >= requested:
         return RequestState.COMPLETED
@@ -64,9 +69,13 @@ class RequestStore:
         timeout), the worker recreates the record when it starts on it."""
         await self._requests.delete_one({"_id": request_id, "status": RequestState.PENDING.value})
 
-    async def mark_generating(self, request: PersonaRequested, generator: str) -> None:
+    async def mark_generating(
+        self, request: PersonaRequested, generator: str
+    ) -> AudiencePlan | None:
+        """Record that a worker took the request; returns the plan stored with it by an
+        earlier delivery (read in the same round trip), or None on the first one."""
         now = utcnow()
-        await self._requests.update_one(
+        doc = await self._requests.find_one_and_update(
             {"_id": request.request_id},
             {
                 "$setOnInsert": _on_insert(request, now),
@@ -79,13 +88,10 @@ class RequestStore:
                 "$min": {"started_at": now},
             },
             upsert=True,
+            projection={"plan": 1},
+            return_document=ReturnDocument.AFTER,
         )
-
-    async def plan_of(self, request_id: uuid.UUID) -> AudiencePlan | None:
-        """The plan stored with the request, if it was planned before (a redelivery)."""
-        doc = await self._requests.find_one({"_id": request_id}, {"plan": 1})
-        plan = (doc or {}).get("plan")
-        return AudiencePlan.model_validate(plan) if plan else None
+        return _plan_in(doc)
 
     async def keep_plan(self, request_id: uuid.UUID, plan: AudiencePlan) -> AudiencePlan:
         """Store ``plan`` unless the request has one already, and return the one it has:
@@ -95,13 +101,15 @@ class RequestStore:
             {"$set": {"plan": plan.model_dump(mode="json")}},
             projection={"_id": 1},
         )
-        return plan if stored is not None else await self.plan_of(request_id) or plan
+        if stored is not None:
+            return plan
+        return _plan_in(await self._requests.find_one({"_id": request_id}, {"plan": 1})) or plan
 
     async def reject(self, request_id: uuid.UUID, reason: str) -> None:
-        """End a request that cannot be planned as ``failed``, if the API recorded it."""
+        """End a request that cannot be planned as ``failed``, with the reason."""
         now = utcnow()
         await self._requests.update_one(
-            {"_id": request_id, "status": {"$in": [RequestState.PENDING.value]}},
+            {"_id": request_id},
             {
                 "$set": {
                     "status": RequestState.FAILED.value,
