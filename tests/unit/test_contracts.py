@@ -147,7 +147,7 @@ def test_an_invalid_plan_is_rejected(bad: dict[str, object]) -> None:
         ({"min_age": 30, "age_bands": [{"low": 20, "high": 29, "share": 1}]}, "outside"),
         ({"countries": {f"C{i}": 1 for i in range(51)}}, "at most 50"),
         ({"genders": {"robot": 1}}, "female"),
-        ({"countries": {"DE": -1}}, "greater than 0"),
+        ({"countries": {"DE": -1}}, "greater than or equal to 0.000000001"),
     ],
 )
 def test_contradictory_or_oversized_constraints_are_rejected(
@@ -161,3 +161,15 @@ def test_a_request_carries_a_whole_plan() -> None:
     request = PersonaRequested(brief="x", audience=_plan())
     again = PersonaRequested.model_validate_json(request.model_dump_json())
     assert again.audience == request.audience
+
+
+def test_an_option_listed_twice_is_rejected() -> None:
+    twice = [{"gender": "male", "share": 1}, {"gender": "male", "share": 2}]
+    with pytest.raises(ValidationError, match="listed twice"):
+        _plan(genders={"source": "brief", "options": twice})
+
+
+def test_tiny_and_huge_weights_keep_every_share_above_zero() -> None:
+    options = [{"gender": "male", "share": 1e12}, {"gender": "female", "share": 1e-9}]
+    plan = _plan(genders={"source": "brief", "options": options})
+    assert all(option.share > 0 for option in plan.genders.options)

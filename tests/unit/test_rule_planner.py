@@ -362,3 +362,15 @@ def test_default_plan_follows_real_world_shares(planner: RulePlanner) -> None:
     jobs = {o.title: o.share for o in made.occupations.options}
     assert max(jobs, key=jobs.__getitem__) == "Retiree"
     assert sum(jobs.values()) == pytest.approx(1.0)
+
+
+def test_a_given_audience_must_name_known_places(planner: RulePlanner) -> None:
+    base = plan(planner, "urban cyclists in Berlin")
+    fake = base.locations.options[0].model_copy(update={"country_code": "AA"})
+    unknown_city = base.locations.options[0].model_copy(update={"city": "Gotham"})
+    for option in (fake, unknown_city):
+        audience = base.model_copy(
+            update={"locations": base.locations.model_copy(update={"options": [option]})}
+        )
+        with pytest.raises(AudienceError, match="the audience names an unknown"):
+            planner.plan_now(PersonaRequested(brief="x", audience=audience))

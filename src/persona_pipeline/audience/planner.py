@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
 
-from persona_pipeline.audience.gazetteer import Gazetteer, Place, PlaceKind
+from persona_pipeline.audience.gazetteer import Gazetteer, Place, PlaceKind, Region
 from persona_pipeline.audience.reading import AgeRange, BriefFacts, BriefReader, OccupationFact
 from persona_pipeline.audience.reference import OccupationEntry, Reference, TraitTemplate
 from persona_pipeline.contracts import Constraints, PersonaRequested
@@ -171,8 +171,10 @@ class RulePlanner:
         return self.constrain(request.audience, request.constraints)
 
     def constrain(self, plan: AudiencePlan, constraints: Constraints) -> AudiencePlan:
-        """``plan`` (the request's own) with ``constraints`` applied on top."""
+        """``plan`` (the request's own) with ``constraints`` applied on top; its places
+        must be ones the gazetteer knows, since personas are drawn from their cities."""
         state = _Plan(BriefFacts(), constraints)
+        plan = plan.model_copy(update={"locations": self._known(plan.locations, state)})
         ages = self._ages(state, plan.ages)
         occupations = (
             self._occupations(state, ages, plan.occupations)
@@ -209,6 +211,36 @@ class RulePlanner:
         if stated:
             return Locations(source=Source.BRIEF, options=stated[:MAX_LOCATIONS])
         return given or self._default_locations
+
+    def _known(self, locations: Locations, state: _Plan) -> Locations:
+        """The given places, spelt as the gazetteer spells them; an unknown one is a problem."""
+        known: list[LocationShare] = []
+        for option in locations.options:
+            country = self._gazetteer.countries.get(option.country_code)
+            if country is None:
+                state.problems.append(
+                    f"the audience names an unknown country {option.country_code!r}"
+                )
+                continue
+            city = self._gazetteer.city(f"{option.city}, {country.name}") if option.city else None
+            region = self._region(option.region, country.code) if option.region else None
+            if (option.city and city is None) or (option.region and region is None):
+                state.problems.append(f"the audience names an unknown place {option.label!r}")
+                continue
+            known.append(
+                option.model_copy(
+                    update={
+                        "country": country.name,
+                        "city": city.name if city else None,
+                        "region": region.name if region else None,
+                    }
+                )
+            )
+        return locations.model_copy(update={"options": known}) if known else locations
+
+    def _region(self, name: str, country_code: str) -> Region | None:
+        regions = (p.region for p in self._gazetteer.lookup(name) if p.country_code == country_code)
+        return next((region for region in regions if region is not None), None)
 
     def _options_of(self, place: Place, state: _Plan) -> list[LocationShare]:
         countries = self._gazetteer.countries

@@ -38,8 +38,9 @@ MAX_TRAITS = 4
 MAX_TRAIT_OPTIONS = 8
 MAX_NOTES = 12
 
-Weight = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]
-"""A relative weight; a dimension's weights are normalised into shares that sum to 1."""
+Weight = Annotated[float, Field(ge=1e-9, le=1e12, allow_inf_nan=False)]
+"""A relative weight; a dimension's weights are normalised into shares that sum to 1.
+The bounds keep every normalised share above zero."""
 Note = Annotated[str, StringConstraints(max_length=300)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
 
@@ -112,7 +113,12 @@ S = TypeVar("S", bound=ShareOption)
 
 
 def _normalised(options: list[S]) -> list[S]:
-    """Weights as shares of their sum, so ``{"DE": 7, "NL": 3}`` reads as 70 % and 30 %."""
+    """Weights as shares of their sum, so ``{"DE": 7, "NL": 3}`` reads as 70 % and 30 %;
+    an option listed twice is an error, not a silent sum."""
+    keys = [option.model_dump(exclude={"share"}) for option in options]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise ValueError(f"an option is listed twice: {key}")
     total = sum(option.share for option in options)
     return [option.model_copy(update={"share": option.share / total}) for option in options]
 
