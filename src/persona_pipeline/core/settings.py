@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: Annotated[int, Field(ge=100, le=100_000)] = 3_000
     kafka_max_poll_interval_ms: Annotated[int, Field(ge=10_000)] = 600_000
     kafka_request_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
+    # The longest a publish (POST /v1/persona, persona request) may wait for the broker.
+    kafka_publish_timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # Request events above this size are refused at the producer and the API.
+    max_event_bytes: Annotated[int, Field(ge=16 * 1024, le=900 * 1024)] = 256 * 1024
     # Managed Kafka (MSK, Confluent Cloud, Aiven, Heroku) needs TLS and/or SASL.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
@@ -93,6 +97,12 @@ class Settings(BaseSettings):
     generation_backoff_base_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     generation_backoff_max_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     shutdown_grace_s: Annotated[float, Field(ge=0, le=3600)] = 25.0
+    # The reconciler re-drives requests that made no progress (one worker at a time, by lease).
+    reconcile_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    reconcile_stale_after_s: Annotated[float, Field(gt=0, le=86_400)] = 120.0
+    reconcile_max_redrives: Annotated[int, Field(ge=1, le=100)] = 5
+    # /ready turns false when the committed offset has not moved for this long with a backlog.
+    ready_stall_s: Annotated[float, Field(gt=0, le=86_400)] = 120.0
     near_duplicate_threshold: Annotated[float, Field(gt=0, le=1)] = 0.9
     near_duplicate_max_regenerations: Annotated[int, Field(ge=0, le=10)] = 2
     openai_api_key: SecretStr | None = None
