@@ -191,13 +191,18 @@ async def test_ready_turns_503_when_mongodb_goes_away(settings: Settings, tmp_pa
         mongo.stop()
 
 
-async def test_a_request_kafka_did_not_take_leaves_no_pending_record(
+async def test_a_request_kafka_did_not_take_ends_failed_not_pending(
     settings: Settings, tmp_path: Path
 ) -> None:
-    """Publishing fails (the broker is gone): 503, and no status URL for a request that
-    will never run."""
+    """Publishing fails (the broker is gone): 503, and the request is recorded as failed
+    and not queued, so no status URL reports pending work that will never run."""
     kafka = start_kafka(free_port(), tmp_path)
-    own = derive(settings, kafka_bootstrap_servers=kafka.address, kafka_request_timeout_ms=1000)
+    own = derive(
+        settings,
+        kafka_bootstrap_servers=kafka.address,
+        kafka_request_timeout_ms=1000,
+        kafka_publish_timeout_s=1.0,
+    )
     collections = Collections.of(connect(own)[own.mongodb_database])
     try:
         async with serve(create_app(own)) as url, httpx.AsyncClient(base_url=url) as client:
@@ -207,7 +212,11 @@ async def test_a_request_kafka_did_not_take_leaves_no_pending_record(
             )
             assert response.status_code == 503
             assert response.headers["content-type"] == PROBLEM
-            assert await collections.requests.count_documents({}) == 0
+            assert "Idempotency-Key" in response.json()["detail"]
+            recorded = await collections.requests.find_one({})
+            assert recorded is not None
+            assert (recorded["status"], recorded["unqueued"]) == ("failed", True)
+            assert "KAFKA_PUBLISH_TIMEOUT_S" in recorded["error"]
     finally:
         kafka.stop()
 

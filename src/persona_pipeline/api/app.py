@@ -40,11 +40,13 @@ from persona_pipeline.api.middleware import (
 )
 from persona_pipeline.api.problems import install_problem_handlers
 from persona_pipeline.api.routes import admin, personas, plans, requests, service
+from persona_pipeline.api.submissions import Submissions
 from persona_pipeline.audience.llm_planner import build_planner
 from persona_pipeline.audience.planner import RulePlanner
 from persona_pipeline.core import telemetry
 from persona_pipeline.core.api_keys import InsecureConfigurationError, KeyRing, Role
 from persona_pipeline.core.health import DependencyProbe
+from persona_pipeline.core.idempotency_store import IdempotencyStore
 from persona_pipeline.core.kafka import make_broker
 from persona_pipeline.core.metrics import HttpMetrics, ProcessMetrics
 from persona_pipeline.core.mongo import Collections, connect, ensure_indexes
@@ -124,20 +126,25 @@ def _build_services(
         settings, client_id="persona-api", middlewares=telemetry.kafka_middlewares(tracing)
     )
     process_metrics = ProcessMetrics.create(registry)
+    publisher = RequestPublisher.on(broker, settings.topics, settings.max_event_bytes)
+    requests = RequestStore(collections)
     return Services(
         settings=settings,
         mongo=mongo,
         broker=broker,
         personas=PersonaStore(collections),
-        requests=RequestStore(collections),
+        requests=requests,
         stats=StatsStore(collections),
-        publisher=RequestPublisher.on(broker, settings.topics),
+        publisher=publisher,
         cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
         http_metrics=HttpMetrics.create(registry),
         keys=keys,
         write_limiter=TokenBuckets(settings.write_rate_per_minute, settings.write_burst),
         dependencies=DependencyProbe(mongo, broker, process_metrics.dependency_up),
         registry=registry,
+        submissions=Submissions(
+            requests, IdempotencyStore(collections), publisher, settings.kafka_publish_timeout_s
+        ),
         rules=RulePlanner.default(),
         planner=build_planner(settings),
     )

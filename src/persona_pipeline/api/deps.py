@@ -14,7 +14,7 @@ set (``create_app`` applies it app-wide, except to the service routes).
 
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -41,6 +41,9 @@ from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
 from persona_pipeline.producers.publisher import RequestPublisher
 
+if TYPE_CHECKING:
+    from persona_pipeline.api.submissions import Submissions
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
@@ -59,6 +62,8 @@ class Services:
     write_limiter: TokenBuckets
     dependencies: DependencyProbe
     registry: CollectorRegistry
+    submissions: "Submissions"
+    """Records, publishes and de-duplicates generation requests."""
     rules: RulePlanner
     """Checks every request before it is accepted (contradictions are a 422)."""
     planner: Planner

@@ -17,6 +17,7 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
 from persona_pipeline.audience.planner import AudienceError
+from persona_pipeline.producers.publisher import EventTooLargeError
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_S = "5"
@@ -107,6 +108,10 @@ async def _on_audience(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_too_large(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(request, 413, "Request event too large", f"{exc}.")
+
+
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     logger.opt(exception=exc).error("dependency unavailable on {}", request.url.path)
     return problem_response(
@@ -140,6 +145,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(AudienceError, _on_audience)
+    app.add_exception_handler(EventTooLargeError, _on_too_large)
     for unavailable in (ConnectionFailure, KafkaError):
         app.add_exception_handler(unavailable, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -30,6 +30,7 @@ from persona_pipeline.consumers.generators.base import PersonaGenerator
 from persona_pipeline.consumers.generators.factory import build_generator
 from persona_pipeline.consumers.grounding import QuotaSampler
 from persona_pipeline.consumers.handler import RequestHandler
+from persona_pipeline.consumers.reconciler import Reconciler
 from persona_pipeline.consumers.resilience import build_resilient_generator
 from persona_pipeline.consumers.service import DedupPolicy, GenerationService
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, TokenUsage
@@ -37,6 +38,7 @@ from persona_pipeline.contracts.topics import CONSUMER_GROUP
 from persona_pipeline.core import telemetry
 from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.kafka import ensure_topics, make_broker
+from persona_pipeline.core.lease_store import LeaseStore
 from persona_pipeline.core.metrics import PipelineMetrics, ProcessMetrics
 from persona_pipeline.core.mongo import Collections, Document, connect, ensure_indexes
 from persona_pipeline.core.persona_store import PersonaStore
@@ -125,9 +127,19 @@ def create_worker(
         title="persona.requests.dlq",
         description="Invalid request events, byte for byte; x-dlq-* headers say why.",
     )
+    requests = RequestStore(collections)
+    reconciler = Reconciler(
+        requests=requests,
+        leases=LeaseStore(collections),
+        publisher=broker.publisher(topics.requests, include_in_schema=False),
+        metrics=metrics,
+        interval_s=settings.reconcile_interval_s,
+        stale_after_s=settings.reconcile_stale_after_s,
+        max_redrives=settings.reconcile_max_redrives,
+    )
     service = GenerationService(
         personas=PersonaStore(collections),
-        requests=RequestStore(collections),
+        requests=requests,
         stats=StatsStore(collections),
         planner=planner,
         sampler=QuotaSampler(Gazetteer.load(), Reference.load().population),
@@ -140,6 +152,7 @@ def create_worker(
             max_regenerations=settings.near_duplicate_max_regenerations,
         ),
         concurrency=settings.generation_concurrency,
+        heartbeat_s=settings.reconcile_stale_after_s / 4,
     )
     handler = RequestHandler(service, DeadLetters(dead_letter, topics.requests, metrics), metrics)
     dispatcher = Dispatcher(handler, max_in_flight=settings.max_requests_in_flight)
@@ -173,8 +186,10 @@ def create_worker(
         await ensure_indexes(collections)
         if settings.kafka_create_topics:
             await ensure_topics(settings)
+        reconciler.start()
 
     async def drain() -> None:
+        await reconciler.stop()
         await dispatcher.drain(settings.shutdown_grace_s)
 
     async def stop() -> None:

@@ -7,8 +7,11 @@ is settled: stored and announced, or dead-lettered. An infrastructure failure
 the request's offset stays uncommitted until it succeeds or the worker stops.
 
 A request that is valid JSON but cannot be planned (its brief and constraints
-contradict each other, or name a place nobody knows) is dead-lettered like an
-invalid one, with the planner's reason; retrying could not change the answer.
+contradict each other, or name a place nobody knows), or that reuses a stored
+request's id for other content, is dead-lettered like an invalid one, with the
+reason; retrying could not change the answer. A late copy of a request the API
+answered 503 for ("not queued") is acknowledged and ignored: the client was told it
+would not run.
 """
 
 from collections.abc import Awaitable, Callable
@@ -26,6 +29,7 @@ from persona_pipeline.consumers.service import GenerationService, now_ms
 from persona_pipeline.contracts import PersonaRequested
 from persona_pipeline.core import correlation
 from persona_pipeline.core.metrics import PipelineMetrics
+from persona_pipeline.core.request_store import RequestConflictError
 
 MAX_BACKOFF_S = 30.0
 T = TypeVar("T")
@@ -55,21 +59,32 @@ class RequestHandler:
             correlation.correlated(sent_id or request_id),
             logger.contextualize(request_id=request_id),
         ):
-            try:
-                state = await self._until_done(lambda: self.service.process(request))
-            except AudienceError as exc:
-                reason = f"cannot plan the audience: {exc}"
-                await self._until_done(lambda: self._reject(message, request, reason))
-                self.metrics.requests_consumed.labels("dead_lettered").inc()
-                return
-        self.metrics.requests_consumed.labels(state.value).inc()
+            outcome = await self._settle(message, request)
+        self.metrics.requests_consumed.labels(outcome).inc()
+
+    async def _settle(self, message: KafkaMessage, request: PersonaRequested) -> str:
+        """Process the request; a request that must not run is dead-lettered or ignored."""
+        try:
+            state = await self._until_done(lambda: self.service.process(request))
+        except AudienceError as exc:
+            reason = f"cannot plan the audience: {exc}"
+            await self._until_done(lambda: self._reject(message, request, reason))
+            return "dead_lettered"
+        except RequestConflictError as exc:
+            conflict = exc.reason
+            if exc.unqueued:
+                logger.warning("ignored request {}: {}", request.request_id, conflict)
+                return "ignored"
+            await self._until_done(lambda: self._dead_letter(message, conflict))
+            return "dead_lettered"
+        return state.value
 
     async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
         failures = 0
         while True:
             try:
                 return await step()
-            except AudienceError:
+            except (AudienceError, RequestConflictError):
                 raise  # the request itself is at fault: no retry can help
             except Exception:
                 failures += 1

@@ -11,6 +11,8 @@ Invariants this module keeps (see docs/ARCHITECTURE.md):
 - a near-duplicate (of a sibling or of a recent persona of the same brief) is
   regenerated from a fresh skeleton of the same plan cell a bounded number of times
   (the quotas stay exact), then accepted with ``near_duplicate_of`` set;
+- while a request generates, a heartbeat moves its ``progress_at`` (every
+  ``heartbeat_s``), so the reconciler re-drives only requests that really stalled;
 - the caller commits the Kafka offset only after ``process`` returns.
 """
 
@@ -106,6 +108,7 @@ class GenerationService:
     prices: PriceTable
     dedup: DedupPolicy
     concurrency: int
+    heartbeat_s: float = 30.0
     hasher: MinHasher = field(default_factory=MinHasher)
     inserts: InsertBatcher = field(init=False)
     _slots: asyncio.Semaphore = field(init=False)
@@ -123,10 +126,22 @@ class GenerationService:
     async def process(self, request: PersonaRequested) -> RequestState:
         """Generate what is missing, announce everything; raises on infrastructure errors."""
         self.metrics.requests_in_flight.inc()
+        beating = asyncio.create_task(self._heartbeat(request))
         try:
             return await self._process(request)
         finally:
+            beating.cancel()
             self.metrics.requests_in_flight.dec()
+
+    async def _heartbeat(self, request: PersonaRequested) -> None:
+        """Tell the reconciler the request is alive; a failed beat is only logged (the
+        next one, or the settlement, moves ``progress_at`` anyway)."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.requests.heartbeat(request.request_id)
+            except Exception as exc:  # never let a heartbeat fail the request
+                logger.warning("heartbeat of request {} failed: {}", request.request_id, exc)
 
     async def _process(self, request: PersonaRequested) -> RequestState:
         plan = await self.requests.mark_generating(request, self.generator.name)

@@ -4,6 +4,8 @@ Every event carries ``schema_version``; consumers reject versions they do not
 know instead of guessing, and such events land in the dead-letter topic.
 """
 
+import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
@@ -22,6 +24,7 @@ from persona_pipeline.contracts.plan import (
 )
 
 SCHEMA_VERSION: Literal[1] = 1
+CONTENT_FIELDS = {"brief", "count", "constraints", "audience", "seed"}
 MAX_BRIEF_CHARS = 2000
 MAX_PERSONAS_PER_REQUEST = 50
 
@@ -131,6 +134,15 @@ class PersonaRequested(_Event):
     def effective_seed(self) -> int:
         """The seed actually used: the given one, or one derived from the request id."""
         return self.seed if self.seed is not None else self.request_id.int % 2**63
+
+    def content_hash(self) -> str:
+        """A digest of what the request asks for (brief, count, constraints, audience, seed).
+
+        Two events with one ``request_id`` and the same digest are a redelivery; with
+        different digests, a request id reused for other work, which must be refused."""
+        asked = self.model_dump(mode="json", include=CONTENT_FIELDS)
+        canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class PersonaCreated(_Event):

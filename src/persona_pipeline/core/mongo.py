@@ -38,6 +38,10 @@ class Collections:
     personas: AsyncCollection[Document]
     requests: AsyncCollection[Document]
     stats: AsyncCollection[Document]
+    idempotency: AsyncCollection[Document]
+    """``Idempotency-Key`` -> request id, for a day."""
+    leases: AsyncCollection[Document]
+    """Who runs a once-per-deployment task (the reconciler), until when."""
 
     @classmethod
     def of(cls, db: AsyncDatabase[Document]) -> "Collections":
@@ -45,6 +49,8 @@ class Collections:
             personas=db.get_collection("personas", write_concern=JOURNALED),
             requests=db.get_collection("requests", write_concern=JOURNALED),
             stats=db.get_collection("stats", write_concern=JOURNALED),
+            idempotency=db.get_collection("idempotency", write_concern=JOURNALED),
+            leases=db.get_collection("leases", write_concern=JOURNALED),
         )
 
 
@@ -82,9 +88,22 @@ PERSONA_INDEXES = [
 ]
 
 
+IDEMPOTENCY_TTL_S = 24 * 3600
+"""How long a retry with the same ``Idempotency-Key`` returns the same request."""
+
+REQUEST_INDEXES = [
+    # The reconciler's scan: requests not final whose progress stopped, oldest first.
+    IndexModel([("status", ASCENDING), ("progress_at", ASCENDING)], name="status_progress"),
+]
+
+
 async def ensure_indexes(collections: Collections) -> None:
     """Create the indexes if missing; idempotent, safe for every replica to run at start."""
     await collections.personas.create_indexes(PERSONA_INDEXES)
+    await collections.requests.create_indexes(REQUEST_INDEXES)
+    await collections.idempotency.create_index(
+        "created_at", expireAfterSeconds=IDEMPOTENCY_TTL_S, name="expire"
+    )
 
 
 async def ping(client: AsyncMongoClient[Document]) -> None:

@@ -1,4 +1,13 @@
-"""Request lifecycle: ``pending`` → ``generating`` → ``completed`` / ``partial`` / ``failed``."""
+"""Request lifecycle: ``pending`` → ``generating`` → ``completed`` / ``partial`` / ``failed``.
+
+The request document holds the whole event (``event``) and a digest of what it asks
+for (``content_hash``), so the reconciler can re-drive a request whose event was lost
+and a request id reused for other work can be told apart from a redelivery.
+``progress_at`` moves whenever a worker shows the request is alive (taking it, a
+heartbeat while it generates, settling it); the reconciler re-drives what stopped
+moving. ``unqueued`` marks a request the API answered 503 for: a late copy of its
+event must not be generated behind the client's back.
+"""
 
 import uuid
 from collections.abc import Mapping
@@ -7,11 +16,24 @@ from datetime import datetime
 from typing import Any, cast
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from persona_pipeline.contracts import Persona, PersonaRequested, RequestState, RequestStatus
 from persona_pipeline.contracts.events import utcnow
 from persona_pipeline.contracts.plan import AudiencePlan, Planning
 from persona_pipeline.core.mongo import Collections
+
+ACTIVE = [RequestState.PENDING.value, RequestState.GENERATING.value]
+
+
+class RequestConflictError(Exception):
+    """A delivery the stored request refuses: other content under its id, or a request
+    the API reported as not queued. ``reason`` is safe to log and dead-letter."""
+
+    def __init__(self, reason: str, *, unqueued: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unqueued = unqueued
 
 
 def _on_insert(request: PersonaRequested, now: datetime) -> dict[str, Any]:
@@ -20,6 +42,20 @@ def _on_insert(request: PersonaRequested, now: datetime) -> dict[str, Any]:
         "requested": request.count,
         "requested_by": request.requested_by,
         "created_at": now,
+        "event": request.model_dump(mode="json"),
+        "content_hash": request.content_hash(),
+        "redrives": 0,
+    }
+
+
+def _same_content(request: PersonaRequested) -> dict[str, Any]:
+    """Matches the request's document unless it holds other content (or none was recorded,
+    as for documents written before the digest existed)."""
+    return {
+        "$or": [
+            {"content_hash": request.content_hash()},
+            {"content_hash": {"$exists": False}},
+        ]
     }
 
 
@@ -49,7 +85,8 @@ class RequestStore:
         self._personas = collections.personas
 
     async def record_pending(self, request: PersonaRequested) -> None:
-        """Called by the API before publishing, so the status URL works at once."""
+        """Called by the API before publishing, so the status URL works at once and the
+        reconciler can re-drive the request should its event never reach a worker."""
         now = utcnow()
         await self._requests.update_one(
             {"_id": request.request_id},
@@ -58,16 +95,50 @@ class RequestStore:
                     **_on_insert(request, now),
                     "status": RequestState.PENDING.value,
                     "updated_at": now,
+                    "progress_at": now,
                 }
             },
             upsert=True,
         )
 
-    async def discard_unqueued(self, request_id: uuid.UUID) -> None:
-        """Undo ``record_pending`` when publishing failed, so no status URL reports a request
-        that will never run. Should the event have reached Kafka after all (an ack lost to a
-        timeout), the worker recreates the record when it starts on it."""
-        await self._requests.delete_one({"_id": request_id, "status": RequestState.PENDING.value})
+    async def mark_unqueued(self, request_id: uuid.UUID, reason: str) -> None:
+        """The publish did not complete, and the client was told so (503): the request ends
+        ``failed`` and a late copy of its event is not generated. A retry with the same
+        ``Idempotency-Key`` queues it again (``requeue``)."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": RequestState.PENDING.value},
+            {
+                "$set": {
+                    "status": RequestState.FAILED.value,
+                    "unqueued": True,
+                    "error": reason,
+                    "updated_at": now,
+                    "finished_at": now,
+                }
+            },
+        )
+
+    async def requeue(self, request_id: uuid.UUID) -> PersonaRequested | None:
+        """Make a request that was not queued pending again; returns its event to publish
+        (None when it was queued after all, so there is nothing to do)."""
+        now = utcnow()
+        doc = await self._requests.find_one_and_update(
+            {"_id": request_id, "unqueued": True},
+            {
+                "$set": {
+                    "status": RequestState.PENDING.value,
+                    "unqueued": False,
+                    "error": None,
+                    "updated_at": now,
+                    "progress_at": now,
+                    "finished_at": None,
+                }
+            },
+            projection={"event": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        return PersonaRequested.model_validate(doc["event"]) if doc else None
 
     async def mark_generating(
         self, request: PersonaRequested, generator: str
@@ -75,23 +146,90 @@ class RequestStore:
         """Record that a worker took the request; returns the plan stored with it by an
         earlier delivery (read in the same round trip), or None on the first one."""
         now = utcnow()
-        doc = await self._requests.find_one_and_update(
-            {"_id": request.request_id},
-            {
-                "$setOnInsert": _on_insert(request, now),
-                "$set": {
-                    "status": RequestState.GENERATING.value,
-                    "generator": generator,
-                    "updated_at": now,
-                    "finished_at": None,
+        try:
+            doc = await self._requests.find_one_and_update(
+                {"_id": request.request_id, "unqueued": {"$ne": True}, **_same_content(request)},
+                {
+                    "$setOnInsert": _on_insert(request, now),
+                    "$set": {
+                        "status": RequestState.GENERATING.value,
+                        "generator": generator,
+                        "updated_at": now,
+                        "progress_at": now,
+                        "finished_at": None,
+                    },
+                    "$min": {"started_at": now},
                 },
-                "$min": {"started_at": now},
-            },
-            upsert=True,
-            projection={"plan": 1},
-            return_document=ReturnDocument.AFTER,
-        )
+                upsert=True,
+                projection={"plan": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # the document exists but refused the filter
+            raise await self._refusal(request) from None
         return _plan_in(doc)
+
+    async def _refusal(self, request: PersonaRequested) -> RequestConflictError:
+        doc = await self._requests.find_one({"_id": request.request_id}, {"unqueued": 1}) or {}
+        if doc.get("unqueued"):
+            return RequestConflictError(
+                "the API answered 503 for this request (not queued); a late copy is ignored",
+                unqueued=True,
+            )
+        return RequestConflictError(
+            f"request_id {request.request_id} is already used by a request with other content "
+            "(brief, count, constraints, audience or seed); publish new work under a new id",
+            unqueued=False,
+        )
+
+    async def heartbeat(self, request_id: uuid.UUID) -> None:
+        """Show the reconciler that a worker is still generating the request."""
+        await self._requests.update_one(
+            {"_id": request_id, "status": RequestState.GENERATING.value},
+            {"$set": {"progress_at": utcnow()}},
+        )
+
+    async def stalled(self, before: datetime, limit: int) -> list[PersonaRequested]:
+        """Requests not final whose progress stopped before ``before``, oldest first."""
+        cursor = self._requests.find(
+            {"status": {"$in": ACTIVE}, "unqueued": {"$ne": True}, "progress_at": {"$lt": before}},
+            projection={"event": 1},
+            sort=[("progress_at", 1)],
+            limit=limit,
+        )
+        return [
+            PersonaRequested.model_validate(doc["event"])
+            async for doc in cursor
+            if doc.get("event")
+        ]
+
+    async def redriven(self, request_id: uuid.UUID, max_redrives: int) -> bool:
+        """Count one re-drive; False (and nothing counted) once ``max_redrives`` were made."""
+        doc = await self._requests.find_one_and_update(
+            {"_id": request_id, "status": {"$in": ACTIVE}, "redrives": {"$lt": max_redrives}},
+            {"$inc": {"redrives": 1}, "$set": {"progress_at": utcnow()}},
+            projection={"_id": 1},
+        )
+        return doc is not None
+
+    async def give_up(self, request_id: uuid.UUID, reason: str) -> None:
+        """End a request that re-drives could not move, with what it stored."""
+        doc = await self._requests.find_one({"_id": request_id}, {"requested": 1}) or {}
+        stored = await self._personas.count_documents({"request_id": request_id})
+        state = final_state(int(str(doc.get("requested", 0))), stored)
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": ACTIVE}},
+            {
+                "$set": {
+                    "status": state.value,
+                    "stored": stored,
+                    "error": reason,
+                    "updated_at": now,
+                    "finished_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
 
     async def keep_plan(self, request_id: uuid.UUID, plan: AudiencePlan) -> AudiencePlan:
         """Store ``plan`` unless the request has one already, and return the one it has:
@@ -109,7 +247,7 @@ class RequestStore:
         """End a request that cannot be planned as ``failed``, with the reason."""
         now = utcnow()
         await self._requests.update_one(
-            {"_id": request_id},
+            {"_id": request_id, "status": {"$in": ACTIVE}},
             {
                 "$set": {
                     "status": RequestState.FAILED.value,
@@ -151,6 +289,7 @@ class RequestStore:
                     "failed": len(failures),
                     "failures": {str(k): v for k, v in sorted(failures.items())},
                     "updated_at": now,
+                    "progress_at": now,
                     "finished_at": now,
                 },
                 "$inc": {"retried": retries},

@@ -6,6 +6,7 @@ brokers without time indexes degrades to the beginning of the topic: correct,
 only slower.
 """
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -25,11 +26,14 @@ CLOCK_SKEW = timedelta(seconds=30)
 async def publish_requests(settings: Settings, requests: Sequence[PersonaRequested]) -> None:
     """Publish with a short-lived broker connection (the CLI's and scripts' way in)."""
     broker = make_broker(settings, client_id="persona-cli")
-    publisher = RequestPublisher.on(broker, settings.topics)
+    publisher = RequestPublisher.on(broker, settings.topics, settings.max_event_bytes)
+    for request in requests:
+        publisher.check_size(request)
     await broker.start()
     try:
         for request in requests:
-            await publisher.publish(request)
+            async with asyncio.timeout(settings.kafka_publish_timeout_s):
+                await publisher.publish(request)
     finally:
         await broker.stop()
 

@@ -12,8 +12,6 @@ from persona_pipeline.api.cursor import InvalidCursorError, fingerprint
 from persona_pipeline.api.deps import (
     CursorsDep,
     PersonaStoreDep,
-    PublisherDep,
-    RequestStoreDep,
     RulesDep,
     StatsStoreDep,
     WriteRateLimitDep,
@@ -21,6 +19,7 @@ from persona_pipeline.api.deps import (
 )
 from persona_pipeline.api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_pipeline.api.schemas import Accepted, CreatePersonas, PersonaPage
+from persona_pipeline.api.submissions import SubmissionsDep
 from persona_pipeline.contracts import Persona, RequestState
 from persona_pipeline.contracts.persona import Gender
 from persona_pipeline.core.persona_store import Ordering, PersonaFilter
@@ -234,29 +233,42 @@ async def get_persona(
     return persona
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any printable ASCII string (a UUID, say): a retry with the same key "
+        "returns the same request for 24 hours; another body with the same key is a 422.",
+    ),
+]
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, summary="Request new personas")
 async def request_personas(
     body: CreatePersonas,
     request: Request,
     response: Response,
-    publisher: PublisherDep,
-    requests: RequestStoreDep,
+    submissions: SubmissionsDep,
     rules: RulesDep,
-    _writer: WriterDep,
+    writer: WriterDep,
     _quota: WriteRateLimitDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
     """Queue a generation request and return at once; poll `status_url` for progress.
 
     A brief and constraints that contradict each other (`teenagers` with `min_age: 40`)
-    are a 422 here, before anything is queued; `POST /v1/plans` shows the plan first."""
-    event = body.to_event(request.client.host if request.client else None)
+    are a 422 here, before anything is queued; `POST /v1/plans` shows the plan first.
+    When Kafka does not take the request in time the answer is a 503 and the request
+    will not run; retry with the same `Idempotency-Key` to be sure it runs once."""
+    caller = request.client.host if request.client else None
+    event = body.to_event(caller)
     rules.check(event)
-    await requests.record_pending(event)
-    try:
-        await publisher.publish(event)
-    except Exception:  # answered as 503 by the problem handlers, after this cleanup
-        await requests.discard_unqueued(event.request_id)
-        raise
-    status_url = f"/v1/requests/{event.request_id}"
+    scope = writer.name or f"client:{caller}"
+    key = f"{scope}:{idempotency_key}" if idempotency_key else None
+    request_id = await submissions.submit(event, key)
+    status_url = f"/v1/requests/{request_id}"
     response.headers["Location"] = status_url
-    return Accepted(request_id=event.request_id, status=RequestState.PENDING, status_url=status_url)
+    return Accepted(request_id=request_id, status=RequestState.PENDING, status_url=status_url)
