@@ -16,6 +16,8 @@ from typing import Annotated
 
 from aiokafka.errors import KafkaError
 from fastapi import Depends, Request
+from loguru import logger
+from pymongo.errors import PyMongoError
 
 from persona_pipeline.api.problems import ProblemError
 from persona_pipeline.contracts import PersonaRequested
@@ -73,6 +75,8 @@ class Submissions:
         return event.request_id
 
     async def _publish(self, event: PersonaRequested) -> None:
+        """Publish within the timeout, then confirm the record queued. A failed confirm is
+        only logged: the event is in Kafka and will run, so answering 503 would be wrong."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 await self._publisher.publish(event)
@@ -84,6 +88,10 @@ class Submissions:
                 "The request could not be queued (Kafka did not answer in time) and will not "
                 "run. Retry shortly, with the same Idempotency-Key to be sure it runs once.",
             ) from exc
+        try:
+            await self._requests.mark_queued(event.request_id)
+        except PyMongoError as exc:
+            logger.warning("request {} is queued but not marked so: {}", event.request_id, exc)
 
 
 async def get_submissions(request: Request) -> Submissions:

@@ -29,7 +29,7 @@ from persona_pipeline.consumers.emitter import DeadLetters, KafkaEventSink
 from persona_pipeline.consumers.generators.base import PersonaGenerator
 from persona_pipeline.consumers.generators.factory import build_generator
 from persona_pipeline.consumers.grounding import QuotaSampler
-from persona_pipeline.consumers.handler import RequestHandler
+from persona_pipeline.consumers.handler import RequestHandler, parse_leniently
 from persona_pipeline.consumers.reconciler import Reconciler
 from persona_pipeline.consumers.resilience import build_resilient_generator
 from persona_pipeline.consumers.service import DedupPolicy, GenerationService
@@ -166,6 +166,7 @@ def create_worker(
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         decoder=_raw_body,
+        parser=parse_leniently,
         listener=dispatcher.rebalance_listener(),
         title="persona.requests",
         description="Generates the requested personas, stores them, publishes persona.created.",

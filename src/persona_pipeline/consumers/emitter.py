@@ -1,5 +1,6 @@
 """Where the worker's outgoing events go: ``persona.created``, ``persona.failed`` and the DLQ."""
 
+import hashlib
 from datetime import datetime
 from typing import Protocol
 
@@ -34,11 +35,18 @@ class KafkaEventSink:
         self._metrics.events_published.labels("persona.failed").inc()
 
 
+MAX_DEAD_LETTER_BYTES = 512 * 1024
+"""The most of an event's body the DLQ keeps: well under the producers' 1 MiB default
+request size, so a dead letter can always be sent and the partition never wedges."""
+
+
 class DeadLetters:
     """Sends an unusable request event to the DLQ byte for byte, with the why in headers.
 
     Keeping the original bytes as the body (the Kafka Connect convention) means a
-    fixed event can be replayed onto ``persona.requests`` unchanged.
+    fixed event can be replayed onto ``persona.requests`` unchanged. A body too large to
+    forward is cut to ``MAX_DEAD_LETTER_BYTES`` and says so: ``x-dlq-truncated``, its
+    ``x-dlq-original-bytes`` and ``x-dlq-sha256`` identify the original.
     """
 
     def __init__(self, publisher: Publisher, source_topic: str, metrics: PipelineMetrics) -> None:
@@ -55,16 +63,20 @@ class DeadLetters:
         partition: int,
         offset: int,
     ) -> None:
-        await self._publisher.publish(
-            body,
-            key=key,
-            headers={
-                **correlation.headers(),
-                "x-dlq-error": error[:MAX_ERROR_HEADER_CHARS],
-                "x-dlq-failed-at": failed_at.isoformat(),
-                "x-dlq-source-topic": self._source,
-                "x-dlq-source-partition": str(partition),
-                "x-dlq-source-offset": str(offset),
-            },
-        )
+        headers = {
+            **correlation.headers(),
+            "x-dlq-error": error[:MAX_ERROR_HEADER_CHARS],
+            "x-dlq-failed-at": failed_at.isoformat(),
+            "x-dlq-source-topic": self._source,
+            "x-dlq-source-partition": str(partition),
+            "x-dlq-source-offset": str(offset),
+        }
+        if len(body) > MAX_DEAD_LETTER_BYTES:
+            headers |= {
+                "x-dlq-truncated": "true",
+                "x-dlq-original-bytes": str(len(body)),
+                "x-dlq-sha256": hashlib.sha256(body).hexdigest(),
+            }
+            body = body[:MAX_DEAD_LETTER_BYTES]
+        await self._publisher.publish(body, key=key[:1024] if key else key, headers=headers)
         self._metrics.dead_letters.inc()

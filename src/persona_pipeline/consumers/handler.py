@@ -14,12 +14,15 @@ answered 503 for ("not queued") is acknowledged and ignored: the client was told
 would not run.
 """
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
+from aiokafka import ConsumerRecord
 from faststream.kafka.message import KafkaMessage
+from faststream.message import StreamMessage
 from loguru import logger
 from pydantic import ValidationError
 
@@ -33,6 +36,32 @@ from persona_pipeline.core.request_store import RequestConflictError
 
 MAX_BACKOFF_S = 30.0
 T = TypeVar("T")
+UNDECODABLE_HEADERS = "x-persona-undecodable-headers"
+"""Set by ``parse_leniently`` to the names of headers that were not UTF-8."""
+Parse = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[StreamMessage[Any]]]
+
+
+async def parse_leniently(
+    record: ConsumerRecord[bytes, bytes], original: Parse
+) -> StreamMessage[Any]:
+    """FastStream's parser, except that a header value that is not UTF-8 does not make the
+    message vanish before any handler sees it: the header is replaced and named in
+    ``UNDECODABLE_HEADERS``, and the handler dead-letters the message."""
+    try:
+        return await original(record)
+    except UnicodeDecodeError:
+        names = [name for name, value in record.headers if not _utf8(value)]
+        safe = [(name, value if _utf8(value) else b"") for name, value in record.headers]
+        marked = [*safe, (UNDECODABLE_HEADERS, ",".join(names).encode("utf-8", "replace"))]
+        return await original(dataclasses.replace(record, headers=marked))
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -48,8 +77,9 @@ class RequestHandler:
         sent_id = correlation.from_headers(message.headers)
         try:
             request = PersonaRequested.model_validate_json(message.body)
-        except ValidationError as exc:
-            reason = _summary(exc)
+            _check_headers(message)
+        except (ValidationError, UnreadableHeadersError) as exc:
+            reason = _summary(exc) if isinstance(exc, ValidationError) else str(exc)
             with correlation.correlated(sent_id or correlation.new_id()):
                 await self._until_done(lambda: self._dead_letter(message, reason))
             self.metrics.requests_consumed.labels("dead_lettered").inc()
@@ -109,6 +139,16 @@ class RequestHandler:
             partition=record.partition,
             offset=record.offset,
         )
+
+
+class UnreadableHeadersError(ValueError):
+    """The event carries headers that are not UTF-8."""
+
+
+def _check_headers(message: KafkaMessage) -> None:
+    names = message.headers.get(UNDECODABLE_HEADERS)
+    if names is not None:
+        raise UnreadableHeadersError(f"header(s) {names} are not UTF-8 text; send text headers")
 
 
 def _summary(error: ValidationError) -> str:

@@ -8,6 +8,8 @@ that hangs without crashing. Every ``RECONCILE_INTERVAL_S`` the process holding 
 ``RECONCILE_STALE_AFTER_S`` (workers heartbeat while they generate) and re-publishes
 their stored event; the idempotent consumer makes a duplicate delivery free. After
 ``RECONCILE_MAX_REDRIVES`` re-drives a request ends with what it stored and says why.
+A record the API never confirmed queued (its client was answered 503) is not
+re-driven but ended as not accepted.
 """
 
 import asyncio
@@ -64,9 +66,10 @@ class Reconciler:
         """One round: re-drive (or give up on) the stalled requests; returns how many moved."""
         if not await self.leases.take(LEASE, self.owner, ttl_s=self.interval_s * 3):
             return 0
-        stalled = await self.requests.stalled(
-            utcnow() - timedelta(seconds=self.stale_after_s), BATCH
-        )
+        before = utcnow() - timedelta(seconds=self.stale_after_s)
+        if dropped := await self.requests.drop_unconfirmed(before):
+            logger.warning("{} request(s) the API never confirmed queued ended failed", dropped)
+        stalled = await self.requests.stalled(before, BATCH)
         for request in stalled:
             await self._redrive(request)
         return len(stalled)

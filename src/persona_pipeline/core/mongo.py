@@ -22,6 +22,9 @@ def connect(settings: Settings) -> AsyncMongoClient[Document]:
     """Create the process's client; it connects lazily, so this never blocks."""
     return AsyncMongoClient(
         settings.mongodb_uri.get_secret_value(),
+        # One bound for every operation as a whole (selection, retries, socket reads), so
+        # a frozen server fails calls within MONGODB_TIMEOUT_MS instead of hanging them.
+        timeoutMS=settings.mongodb_timeout_ms,
         serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
         connectTimeoutMS=settings.mongodb_timeout_ms,
         maxIdleTimeMS=settings.mongodb_max_idle_ms,

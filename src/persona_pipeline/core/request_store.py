@@ -6,7 +6,10 @@ and a request id reused for other work can be told apart from a redelivery.
 ``progress_at`` moves whenever a worker shows the request is alive (taking it, a
 heartbeat while it generates, settling it); the reconciler re-drives what stopped
 moving. ``unqueued`` marks a request the API answered 503 for: a late copy of its
-event must not be generated behind the client's back.
+event must not be generated behind the client's back. ``queued`` is false from the
+API's record until its publish is confirmed: a record that reached the database while
+the client was told 503 (a write applied after a timeout) is never re-driven, and the
+reconciler ends it as not accepted.
 """
 
 import uuid
@@ -94,12 +97,17 @@ class RequestStore:
                 "$setOnInsert": {
                     **_on_insert(request, now),
                     "status": RequestState.PENDING.value,
+                    "queued": False,
                     "updated_at": now,
                     "progress_at": now,
                 }
             },
             upsert=True,
         )
+
+    async def mark_queued(self, request_id: uuid.UUID) -> None:
+        """The request's event is in Kafka: from now on the reconciler may re-drive it."""
+        await self._requests.update_one({"_id": request_id}, {"$set": {"queued": True}})
 
     async def mark_unqueued(self, request_id: uuid.UUID, reason: str) -> None:
         """The publish did not complete, and the client was told so (503): the request ends
@@ -129,6 +137,7 @@ class RequestStore:
                 "$set": {
                     "status": RequestState.PENDING.value,
                     "unqueued": False,
+                    "queued": False,
                     "error": None,
                     "updated_at": now,
                     "progress_at": now,
@@ -189,9 +198,18 @@ class RequestStore:
         )
 
     async def stalled(self, before: datetime, limit: int) -> list[PersonaRequested]:
-        """Requests not final whose progress stopped before ``before``, oldest first."""
+        """Requests not final whose progress stopped before ``before``, oldest first: taken
+        by a worker, or recorded and confirmed queued (documents from before ``queued``
+        existed count as queued)."""
         cursor = self._requests.find(
-            {"status": {"$in": ACTIVE}, "unqueued": {"$ne": True}, "progress_at": {"$lt": before}},
+            {
+                "$or": [
+                    {"status": RequestState.GENERATING.value},
+                    {"status": RequestState.PENDING.value, "queued": {"$ne": False}},
+                ],
+                "unqueued": {"$ne": True},
+                "progress_at": {"$lt": before},
+            },
             projection={"event": 1},
             sort=[("progress_at", 1)],
             limit=limit,
@@ -201,6 +219,29 @@ class RequestStore:
             async for doc in cursor
             if doc.get("event")
         ]
+
+    async def drop_unconfirmed(self, before: datetime) -> int:
+        """End records whose publish was never confirmed (the client was told 503) as not
+        accepted; returns how many."""
+        now = utcnow()
+        result = await self._requests.update_many(
+            {
+                "status": RequestState.PENDING.value,
+                "queued": False,
+                "unqueued": {"$ne": True},
+                "progress_at": {"$lt": before},
+            },
+            {
+                "$set": {
+                    "status": RequestState.FAILED.value,
+                    "unqueued": True,
+                    "error": "not accepted: the API could not confirm it was queued",
+                    "updated_at": now,
+                    "finished_at": now,
+                }
+            },
+        )
+        return result.modified_count
 
     async def redriven(self, request_id: uuid.UUID, max_redrives: int) -> bool:
         """Count one re-drive; False (and nothing counted) once ``max_redrives`` were made."""
