@@ -253,3 +253,39 @@ async def test_only_one_worker_holds_the_reconciler_lease(settings: Settings) ->
     assert await leases.take("reconciler", "b", ttl_s=0.2)
     await asyncio.sleep(0.3)
     assert await leases.take("reconciler", "a", ttl_s=5), "an expired lease is taken over"
+
+
+# --- Readiness tells the truth -------------------------------------------------------------
+
+
+class StuckGenerator:
+    """Never answers: every request it is given hangs, as a wedged dependency would."""
+
+    name, model = "offline", "stuck"
+
+    async def generate(self, task: object) -> object:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_stuck_consumer_is_not_ready_and_its_lag_is_counted(settings: Settings) -> None:
+    own = derive(settings, ready_stall_s=1.0, max_requests_in_flight=1, shutdown_grace_s=0.5)
+    worker = create_worker(own, generator=StuckGenerator())  # type: ignore[arg-type]
+    async with serve(worker.app) as url, httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/ready")).json()["checks"]["consumer"] == "ok"
+        await publish_requests(own, [PersonaRequested(brief=f"stuck {i}") for i in range(3)])
+        deadline = time.monotonic() + 20
+        while (ready := await client.get("/ready")).status_code == 200:
+            assert time.monotonic() < deadline, "/ready stayed 200 with a stuck consumer"
+            await asyncio.sleep(0.2)
+        assert ready.json()["checks"]["consumer"].startswith("stalled (")
+        metrics = (await client.get("/metrics")).text
+        lag = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("persona_consumer_lag_messages{")
+        ]
+        assert sum(float(line.split()[-1]) for line in lag) >= 3

@@ -122,6 +122,9 @@ async def test_worker_ready_reports_each_dependency(stack: tuple[httpx.AsyncClie
         ready = await client.get(f"{worker_url}/ready")
         metrics = (await client.get(f"{worker_url}/metrics")).text
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"mongodb": "ok", "kafka": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"mongodb": "ok", "kafka": "ok", "consumer": "ok"},
+    }
     assert 'persona_dependency_up{dependency="mongodb"} 1.0' in metrics
     assert 'persona_dependency_up{dependency="kafka"} 1.0' in metrics

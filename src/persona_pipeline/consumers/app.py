@@ -30,6 +30,7 @@ from persona_pipeline.consumers.generators.base import PersonaGenerator
 from persona_pipeline.consumers.generators.factory import build_generator
 from persona_pipeline.consumers.grounding import QuotaSampler
 from persona_pipeline.consumers.handler import RequestHandler, parse_leniently
+from persona_pipeline.consumers.progress import ConsumerWatch
 from persona_pipeline.consumers.reconciler import Reconciler
 from persona_pipeline.consumers.resilience import build_resilient_generator
 from persona_pipeline.consumers.service import DedupPolicy, GenerationService
@@ -202,12 +203,14 @@ def create_worker(
 
     probe = DependencyProbe(mongo, broker, process_metrics.dependency_up)
 
+    watch = ConsumerWatch(subscriber, dispatcher, settings.ready_stall_s)
+
     async def refresh_lag() -> None:
-        await endpoints.observe_lag(subscriber, metrics.consumer_lag)
+        await watch.observe(metrics.consumer_lag)
 
     routes: list[tuple[str, ASGIApp]] = [
         ("/health", endpoints.liveness),
-        ("/ready", endpoints.readiness(probe)),
+        ("/ready", endpoints.readiness(probe, watch)),
         ("/metrics", endpoints.metrics(registry, probe, refresh_lag)),
     ]
     app = AsgiFastStream(

@@ -11,6 +11,7 @@ running requests finish within a grace period, abandons the rest uncommitted
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -32,6 +33,12 @@ class Dispatcher:
         self._commit_lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._closing = asyncio.Event()
+        self._last_progress = time.monotonic()
+
+    @property
+    def last_progress(self) -> float:
+        """``time.monotonic()`` when a request last started or finished (``/ready`` reads it)."""
+        return self._last_progress
 
     async def submit(self, message: KafkaMessage) -> None:
         """Start processing ``message``; waits only while ``max_in_flight`` requests run."""
@@ -46,6 +53,7 @@ class Dispatcher:
         partition = TopicPartition(record.topic, record.partition)
         self._consumer = message.consumer
         self._tracker.begin(partition, record.offset)
+        self._last_progress = time.monotonic()
         task = asyncio.create_task(self._run(message, partition, record.offset))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -55,6 +63,7 @@ class Dispatcher:
             await self._handler(message)
         finally:
             self._slots.release()
+        self._last_progress = time.monotonic()
         self._tracker.end(partition, offset)  # not reached when cancelled: stays uncommitted
         await self.commit()
 
