@@ -289,3 +289,25 @@ async def test_a_stuck_consumer_is_not_ready_and_its_lag_is_counted(settings: Se
             if line.startswith("persona_consumer_lag_messages{")
         ]
         assert sum(float(line.split()[-1]) for line in lag) >= 3
+
+
+async def test_the_worker_recovers_from_a_broker_restart_that_lost_its_topics(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The embedded broker keeps topics in memory: after a restart the worker comes back
+    to ready and generates what is published next (the reconciler covers what was lost)."""
+    port = free_port()
+    kafka = start_kafka(port, tmp_path)
+    own = derive(settings, kafka_bootstrap_servers=kafka.address)
+    try:
+        async with serve(create_worker(own).app) as url, httpx.AsyncClient(base_url=url) as client:
+            assert (await client.get("/ready")).status_code == 200
+            kafka.stop()
+            kafka = start_kafka(port, tmp_path)
+            await ensure_topics(own)  # what `persona dev` does when it restarts the broker
+            after = PersonaRequested(brief="after the broker restart", count=1)
+            await publish_requests(own, [after])
+            await created_events(own, after.request_id, 1)
+            assert (await client.get("/ready")).status_code == 200
+    finally:
+        kafka.stop()

@@ -203,7 +203,7 @@ def create_worker(
 
     probe = DependencyProbe(mongo, broker, process_metrics.dependency_up)
 
-    watch = ConsumerWatch(subscriber, dispatcher, settings.ready_stall_s)
+    watch = ConsumerWatch(subscriber, dispatcher, topics.requests, settings.ready_stall_s)
 
     async def refresh_lag() -> None:
         await watch.observe(metrics.consumer_lag)

@@ -37,6 +37,7 @@ class HasProgress(Protocol):
 class ConsumerWatch:
     subscriber: HasConsumer
     dispatcher: HasProgress
+    topic: str
     stall_s: float
     clock: Callable[[], float] = time.monotonic
     _committed: dict[TopicPartition, tuple[int, float]] = field(default_factory=dict)
@@ -59,9 +60,12 @@ class ConsumerWatch:
 
     async def check(self) -> str:
         """``ok``, ``starting``, or ``stalled (...)`` with the partition and how long."""
-        if self.subscriber.consumer is None:
+        consumer = self.subscriber.consumer
+        if consumer is None:
             return "starting"
         try:
+            if self.topic not in await consumer.topics():
+                return f"topic {self.topic} missing (a broker that lost its topics?)"
             waiting = await self.lag()
         except Exception as exc:  # the group coordinator is away: not ready either
             return f"unreachable ({type(exc).__name__})"
