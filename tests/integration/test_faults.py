@@ -311,3 +311,21 @@ async def test_the_worker_recovers_from_a_broker_restart_that_lost_its_topics(
             assert (await client.get("/ready")).status_code == 200
     finally:
         kafka.stop()
+
+
+async def test_persona_request_says_when_kafka_does_not_take_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from persona_pipeline.producers.request_command import NotQueuedError
+
+    kafka = start_kafka(free_port(), tmp_path)
+    own = derive(settings, kafka_bootstrap_servers=kafka.address, kafka_publish_timeout_s=1.0)
+    os.kill(kafka.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(NotQueuedError, match="KAFKA_PUBLISH_TIMEOUT_S"):
+            await publish_requests(own, [PersonaRequested(brief="nobody listens")])
+        assert time.monotonic() - started < 6
+    finally:
+        os.kill(kafka.process.pid, signal.SIGCONT)
+        kafka.stop()

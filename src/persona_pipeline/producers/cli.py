@@ -16,9 +16,15 @@ from rich.table import Table
 from persona_pipeline.contracts import Constraints, PersonaRequested
 from persona_pipeline.contracts.plan import AudiencePlan
 from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import Outcome, follow_request, publish_requests
+from persona_pipeline.producers.request_command import (
+    NotQueuedError,
+    Outcome,
+    follow_request,
+    publish_requests,
+)
 
 out = Console()
+err = Console(stderr=True)
 
 
 class InvalidRequestError(SystemExit):
@@ -102,12 +108,15 @@ async def run_request(
     settings: Settings, request: PersonaRequested, *, wait: bool, deadline_s: float
 ) -> int:
     """Publish, and with ``wait`` follow to completion; returns the process exit code."""
-    if not wait:
-        await publish_requests(settings, [request])
-        out.print(str(request.request_id))
-        return 0
     try:
+        if not wait:
+            await publish_requests(settings, [request])
+            out.print(str(request.request_id))
+            return 0
         outcomes = await asyncio.wait_for(_publish_and_follow(settings, request), deadline_s)
+    except NotQueuedError as exc:
+        err.print(f"[red]not queued[/red]: {exc}. Check KAFKA_BOOTSTRAP_SERVERS and retry.")
+        return 1
     except TimeoutError:
         out.print(
             f"[yellow]Timed out after {deadline_s:.0f}s.[/yellow] The request is still queued; "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from persona_pipeline.contracts import Persona, PersonaCreated, PersonaFailed, PersonaRequested
@@ -23,17 +24,31 @@ from persona_pipeline.producers.publisher import RequestPublisher
 CLOCK_SKEW = timedelta(seconds=30)
 
 
+class NotQueuedError(RuntimeError):
+    """Kafka did not confirm a request within ``KAFKA_PUBLISH_TIMEOUT_S``."""
+
+
 async def publish_requests(settings: Settings, requests: Sequence[PersonaRequested]) -> None:
-    """Publish with a short-lived broker connection (the CLI's and scripts' way in)."""
+    """Publish with a short-lived broker connection (the CLI's and scripts' way in).
+
+    Each publish waits at most ``KAFKA_PUBLISH_TIMEOUT_S``; publishing the same request
+    again (same id and content) is always safe, the worker treats it as a redelivery."""
     broker = make_broker(settings, client_id="persona-cli")
     publisher = RequestPublisher.on(broker, settings.topics, settings.max_event_bytes)
     for request in requests:
         publisher.check_size(request)
-    await broker.start()
     try:
+        async with asyncio.timeout(settings.kafka_publish_timeout_s):
+            await broker.start()
         for request in requests:
             async with asyncio.timeout(settings.kafka_publish_timeout_s):
                 await publisher.publish(request)
+    except (TimeoutError, KafkaError) as exc:
+        limit = settings.kafka_publish_timeout_s
+        raise NotQueuedError(
+            f"Kafka at {settings.kafka_bootstrap_servers} did not take the request within "
+            f"KAFKA_PUBLISH_TIMEOUT_S ({limit:g}s): {exc or type(exc).__name__}"
+        ) from exc
     finally:
         await broker.stop()
 
