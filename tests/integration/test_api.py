@@ -120,7 +120,10 @@ async def test_tampered_or_foreign_cursors_are_rejected(
     await seed(settings, [make_persona(i, uuid.uuid4()) for i in range(3)])
     cursor = (await api.get("/v1/persona", params={"limit": 1})).json()["next_cursor"]
     body, signature = cursor.split(".")
-    for bad in [cursor[:-2] + "AA", f"{body[:-1]}x.{signature}", "garbage", "a.b.c"]:
+    forged_signature = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    forged_body = body[:-1] + ("x" if body[-1] != "x" else "y")
+    for bad in [forged_signature, f"{forged_body}.{signature}", "garbage", "a.b.c"]:
+        assert bad != cursor
         response = await api.get("/v1/persona", params={"limit": 1, "cursor": bad})
         assert response.status_code == 400, bad
         assert response.headers["content-type"] == PROBLEM
