@@ -35,6 +35,7 @@ from pathlib import Path
 
 import httpx
 from pymongo import AsyncMongoClient
+from tests.support.dev import command_line, descendants
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.processes import PERSONA
 
@@ -84,36 +85,6 @@ class Dev:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-
-
-def descendants(root: int) -> list[int]:
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid in _pids():
-            if _parent(pid) == parent:
-                found.append(pid)
-                frontier.append(pid)
-    return found
-
-
-def _pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 async def submit(dev: Dev, count: int, per_request: int) -> list[str]:

@@ -8,57 +8,27 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from persona_pipeline.devstack.servers import free_port, port_is_open
+from persona_pipeline.devstack.servers import port_is_open
+from tests.support.dev import dev_env, wait_for_banner
 from tests.support.processes import PERSONA
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MONGODB_", "OPENAI_"))
-    }
-    env.update(
-        DEV_DATA_DIR=str(tmp_path / "data"),
-        DEV_KAFKA_PORT=str(free_port()),
-        DEV_MONGODB_PORT=str(free_port()),
-        API_PORT=str(free_port()),
-        WORKER_PORT=str(free_port()),
-    )
-    env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{env['DEV_KAFKA_PORT']}"  # for `persona request`
-    return env
-
-
-def _wait_for_banner(process: subprocess.Popen[bytes], timeout: float = 90) -> list[str]:
-    """Read ``persona dev``'s output until it announces readiness; returns the lines read."""
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline().decode(errors="replace")
-        if not line and process.poll() is not None:
-            break
-        lines.append(line)
-        if "Persona pipeline is ready" in line:
-            return lines
-    raise AssertionError("persona dev never became ready:\n" + "".join(lines[-40:]))
-
-
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = _env(tmp_path)
+    env = dev_env(tmp_path)
     process = subprocess.Popen(
         [PERSONA, "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        _wait_for_banner(process)
+        wait_for_banner(process)
         with urllib.request.urlopen(f"http://127.0.0.1:{env['API_PORT']}/ready") as ready:
             assert ready.status == 200
         yield env
@@ -102,7 +72,7 @@ def test_dev_stack_serves_a_cli_request_and_stops_cleanly(dev_stack: dict[str, s
 
 
 def test_ctrl_c_stops_every_process_and_frees_the_ports(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = dev_env(tmp_path)
     process = subprocess.Popen(
         [PERSONA, "dev"],
         env=env,
@@ -110,7 +80,7 @@ def test_ctrl_c_stops_every_process_and_frees_the_ports(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    _wait_for_banner(process)
+    wait_for_banner(process)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     process.communicate(timeout=60)
     assert process.returncode == 0
@@ -119,7 +89,7 @@ def test_ctrl_c_stops_every_process_and_frees_the_ports(tmp_path: Path) -> None:
 
 
 def test_a_taken_port_is_named_with_the_setting_to_change(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = dev_env(tmp_path)
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", int(env["API_PORT"])))
         blocker.listen()

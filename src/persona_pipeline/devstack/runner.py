@@ -1,9 +1,14 @@
 """``persona dev``: the whole pipeline on one machine, in the foreground, Ctrl-C to stop.
 
-Starts Kafka and MongoDB, creates the topics, then runs the worker and the API
-as child processes with the same settings pointed at them. Children run in
-their own process groups so that a Ctrl-C reaches only this supervisor, which
-then stops them in reverse order: nothing is orphaned, every port is freed.
+Starts Kafka and MongoDB, creates the topics, then runs the worker and the API as
+child processes with the same settings pointed at them, and supervises all four
+(``devstack.supervisor``): a child that crashes is restarted with backoff (a restarted
+broker gets its topics back; the reconciler re-drives what its memory lost), and
+SIGINT, SIGTERM or SIGHUP (a closed terminal) stop everything in reverse order. A dead
+stdout or stderr (``persona dev | tee log`` with ``tee`` gone) never prevents the stop:
+output is dropped from then on. Children run in their own process groups, so a Ctrl-C
+reaches only this supervisor, and are tethered to it, so they die with it even on
+``kill -9``.
 """
 
 import asyncio
@@ -17,7 +22,6 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from loguru import logger
 from rich.console import Console
 
 from persona_pipeline.core.kafka import ensure_topics
@@ -30,19 +34,53 @@ from persona_pipeline.devstack.servers import (
     start_kafka,
     start_mongodb,
 )
+from persona_pipeline.devstack.supervisor import Child, GaveUpError
+from persona_pipeline.devstack.tether import tethered
 
 READY_TIMEOUT_S = 60.0
-console = Console(stderr=True)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# The reconciler re-drives requests a restarted (in-memory) broker forgot; in development
+# it should not wait the production two minutes.
+DEV_RECONCILE = {"RECONCILE_INTERVAL_S": "5", "RECONCILE_STALE_AFTER_S": "20"}
+
+
+class Announcer:
+    """Prints to the terminal until the terminal goes away, then discards silently.
+
+    Once a write fails (EPIPE after ``| tee`` died, EIO after the terminal closed) both
+    standard streams are pointed at /dev/null, so no later write, ours or a library's,
+    can interrupt the shutdown."""
+
+    def __init__(self) -> None:
+        self._console = Console(stderr=True)
+        self._dead = False
+
+    def __call__(self, message: str) -> None:
+        if self._dead:
+            return
+        try:
+            self._console.print(message)
+            self._console.file.flush()
+        except (OSError, ValueError):
+            self._dead = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in (1, 2):
+                os.dup2(devnull, stream)
+
+
+say = Announcer()
 
 
 def dev_environment(settings: Settings) -> dict[str, str]:
-    """Settings the children need on top of the user's: where the servers are, fast joins."""
+    """Settings the children need on top of the user's: where the servers are, fast joins,
+    a quick reconciler (unless the user set one)."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{settings.dev_kafka_port}",
         "MONGODB_URI": f"mongodb://127.0.0.1:{settings.dev_mongodb_port}",
         # The embedded broker makes a group join wait half the session timeout.
         "KAFKA_SESSION_TIMEOUT_MS": "2000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "400",
+        **{name: value for name, value in DEV_RECONCILE.items() if name not in os.environ},
     }
 
 
@@ -56,13 +94,42 @@ def _check_ports(settings: Settings) -> None:
         ensure_port_free(port, what, env)
 
 
-def _spawn_service(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "persona_pipeline.cli.main", command],
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+class _Server:
+    """A ``ChildServer`` as the supervisor sees it."""
+
+    def __init__(self, server: ChildServer) -> None:
+        self._server = server
+
+    def exited(self) -> int | None:
+        return self._server.process.poll()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+class _Service:
+    """``persona worker`` or ``persona api`` as a child process in its own session."""
+
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self._process = subprocess.Popen(
+            tethered([sys.executable, "-m", "persona_pipeline.cli.main", command]),
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def exited(self) -> int | None:
+        return self._process.poll()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
 
 
 def _wait_ready(url: str, alive: Callable[[], bool], timeout: float) -> bool:
@@ -77,83 +144,83 @@ def _wait_ready(url: str, alive: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def _stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def _print_banner(settings: Settings, startup_s: float) -> None:
     api = f"http://127.0.0.1:{settings.api_port}"
-    console.print(f"\n[bold green]Persona pipeline is ready[/bold green] in {startup_s:.1f}s")
-    console.print(f"  API         {api}   (docs: {api}/docs)")
-    console.print(f"  Worker      http://127.0.0.1:{settings.worker_port}/metrics")
-    console.print(
-        f"  Kafka       127.0.0.1:{settings.dev_kafka_port}  (in-memory: empty after restart)"
-    )
-    console.print(
+    say(f"\n[bold green]Persona pipeline is ready[/bold green] in {startup_s:.1f}s")
+    say(f"  API         {api}   (docs: {api}/docs)")
+    say(f"  Worker      http://127.0.0.1:{settings.worker_port}/metrics")
+    say(f"  Kafka       127.0.0.1:{settings.dev_kafka_port}  (in-memory: empty after restart)")
+    say(
         f"  MongoDB     mongodb://127.0.0.1:{settings.dev_mongodb_port}  "
         f"(data in {settings.dev_data_dir}/)"
     )
-    console.print(f"  Generator   {settings.active_generator.value}")
-    console.print('  Try:  persona request --brief "urban cyclists in Berlin" --count 5 --wait')
-    console.print("  Ctrl-C stops everything.\n")
+    say(f"  Generator   {settings.active_generator.value}")
+    say('  Try:  persona request --brief "urban cyclists in Berlin" --count 5 --wait')
+    say("  Ctrl-C stops everything; a crashed process is restarted.\n")
 
 
 def run_dev_stack(settings: Settings) -> int:
-    """Run until Ctrl-C or until a child dies; returns the exit code."""
+    """Run until SIGINT, SIGTERM or SIGHUP, or until a child keeps crashing."""
     started = time.monotonic()
     try:
         _check_ports(settings)
     except PortInUseError as exc:
-        console.print(f"[red]{exc}[/red]")
+        say(f"[red]{exc}[/red]")
         return 1
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
-    servers: list[ChildServer] = []
-    services: list[subprocess.Popen[bytes]] = []
+    children: list[Child] = []
     try:
-        return _run(settings, started, stop, servers, services)
-    except ServerStartError as exc:
-        console.print(f"[red]{exc}[/red]")
+        return _run(settings, started, stop, children)
+    except (ServerStartError, GaveUpError) as exc:
+        say(f"[red]{exc}[/red]")
         return 1
     finally:
-        console.print("stopping ...")
-        for process in reversed(services):
-            _stop_process(process)
-        for server in reversed(servers):
-            server.stop()
-        console.print("stopped.")
+        say("stopping ...")
+        for child in reversed(children):
+            child.stop()
+        say("stopped.")
 
 
-def _run(
-    settings: Settings,
-    started: float,
-    stop: threading.Event,
-    servers: list[ChildServer],
-    services: list[subprocess.Popen[bytes]],
-) -> int:
+def _children(settings: Settings) -> list[Child]:
     data = Path(settings.dev_data_dir)
     logs = data / "logs"
-    servers.append(start_kafka(settings.dev_kafka_port, logs))
-    servers.append(start_mongodb(settings.dev_mongodb_port, data / "mongodb", logs))
     env = dev_environment(settings)
-    asyncio.run(
-        ensure_topics(
-            settings.model_copy(update={"kafka_bootstrap_servers": env["KAFKA_BOOTSTRAP_SERVERS"]})
-        )
+    kafka_settings = settings.model_copy(
+        update={"kafka_bootstrap_servers": env["KAFKA_BOOTSTRAP_SERVERS"]}
     )
-    services.append(_spawn_service("worker", env))
-    services.append(_spawn_service("api", env))
+    return [
+        Child(
+            "Kafka broker",
+            lambda: _Server(start_kafka(settings.dev_kafka_port, logs)),
+            after_start=lambda: _recreate_topics(kafka_settings),
+        ),
+        Child(
+            "MongoDB",
+            lambda: _Server(start_mongodb(settings.dev_mongodb_port, data / "mongodb", logs)),
+        ),
+        Child("worker", lambda: _Service("worker", env)),
+        Child("API", lambda: _Service("api", env)),
+    ]
+
+
+def _recreate_topics(settings: Settings) -> None:
+    """The embedded broker forgets its topics when it restarts: create them again."""
+    asyncio.run(ensure_topics(settings))
+
+
+def _run(settings: Settings, started: float, stop: threading.Event, children: list[Child]) -> int:
+    for child in _children(settings):
+        if stop.is_set():
+            return 130
+        children.append(child)
+        child.launch()
 
     def alive() -> bool:
-        return not stop.is_set() and all(p.poll() is None for p in services)
+        for child in children:
+            child.tend(say)
+        return not stop.is_set()
 
     for url in (
         f"http://127.0.0.1:{settings.worker_port}/ready",
@@ -162,19 +229,13 @@ def _run(
         if not _wait_ready(url, alive, READY_TIMEOUT_S):
             if stop.is_set():
                 return 130
-            console.print(
+            say(
                 f"[red]{url} did not turn ready; see the log lines above "
-                f"and {logs}/ for the servers' output[/red]"
+                f"and {Path(settings.dev_data_dir) / 'logs'}/ for the servers' output[/red]"
             )
             return 1
     _print_banner(settings, time.monotonic() - started)
     while not stop.wait(0.5):
-        for process, name in zip(services, ("worker", "api"), strict=True):
-            if process.poll() is not None:
-                logger.error("{} exited with code {}; stopping the stack", name, process.returncode)
-                return 1
-        for server in servers:
-            if server.process.poll() is not None:
-                logger.error("{} exited; see {}", server.name, server.log_path)
-                return 1
+        for child in children:
+            child.tend(say)
     return 0

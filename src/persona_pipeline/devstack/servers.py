@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from persona_pipeline.devstack.tether import tethered
+
 
 class PortInUseError(RuntimeError):
     """A port the stack needs is taken; the message says which and how to change it."""
@@ -106,7 +108,7 @@ def _spawn(name: str, argv: list[str], port: int, log_dir: Path) -> ChildServer:
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        argv,
+        tethered(argv),  # dies with us, even on kill -9
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
