@@ -198,6 +198,9 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=dependencies,
+        # Starlette's slash redirects build their Location from the Host header, which the
+        # client chooses; without them `/v1/persona/` is a 404 problem like any unknown path.
+        redirect_slashes=False,
     )
     app.state.services = services
     install_problem_handlers(app)

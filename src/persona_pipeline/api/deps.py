@@ -9,7 +9,8 @@ Access control (keys and roles are described in ``core/api_keys.py``): ``WriterD
 ``require_writer`` and ``AdminDep`` / ``require_admin`` guard writes and admin
 routes; ``read_gate`` asks every read for a reader key when ``READS_REQUIRE_KEY`` is
 set (``create_app`` applies it app-wide, except to the service routes).
-``WriteRateLimitDep`` takes a token from the caller's write bucket.
+``WriteRateLimitDep`` takes a token from the caller's write bucket. A client with too
+many unknown keys in verification at once gets a 429 (see ``KeyRing.verify``).
 """
 
 from collections.abc import Awaitable, Callable, Collection
@@ -31,7 +32,7 @@ from starlette.exceptions import HTTPException
 from persona_pipeline.api.cursor import CursorCodec
 from persona_pipeline.api.limits import TokenBuckets, retry_after
 from persona_pipeline.audience.planner import Planner, RulePlanner
-from persona_pipeline.core.api_keys import OPEN, KeyRing, Principal, Role
+from persona_pipeline.core.api_keys import OPEN, KeyRing, Principal, Role, VerificationBusyError
 from persona_pipeline.core.health import DependencyProbe
 from persona_pipeline.core.metrics import HttpMetrics
 from persona_pipeline.core.mongo import Document
@@ -133,6 +134,14 @@ _api_key_header = APIKeyHeader(
 )
 
 
+VERIFICATION_RETRY_S = "1"
+
+
+def _client_ip(request: Request) -> str:
+    """The client's address (the proxy's ``X-Forwarded-For`` one behind a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
@@ -162,9 +171,18 @@ async def _authorize(
             f"This needs an API key with the `{role.label}` role, sent as "
             f"`Authorization: Bearer <key>` or `{API_KEY_HEADER}: <key>`."
         )
-    principal = await keys.verify(presented)
+    try:
+        principal = await keys.verify(presented, _client_ip(request))
+    except VerificationBusyError:
+        # Not a 401: the key may be valid; it was not checked. The client retries later.
+        raise HTTPException(
+            429,
+            "Too many API keys from this client are being checked; retry in "
+            f"{VERIFICATION_RETRY_S} s.",
+            headers={"Retry-After": VERIFICATION_RETRY_S},
+        ) from None
     if principal is None:
-        logger.bind(component="auth", path=request.url.path).info("rejected an unknown API key")
+        logger.bind(component="auth", path=request.scope["path"]).info("rejected an unknown API key")
         raise _unauthorized("The API key is not valid.")
     # The key's name (never the key) goes into the access log line.
     request.state.api_key = principal.name

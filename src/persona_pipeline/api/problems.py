@@ -113,7 +113,7 @@ async def _on_too_large(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.opt(exception=exc).error("dependency unavailable on {}", request.url.path)
+    logger.opt(exception=exc).error("dependency unavailable on {}", request.scope["path"])
     return problem_response(
         request,
         503,
@@ -124,7 +124,7 @@ async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.opt(exception=exc).error("unhandled error on {}", request.url.path)
+    logger.opt(exception=exc).error("unhandled error on {}", request.scope["path"])
     return problem_response(
         request,
         500,

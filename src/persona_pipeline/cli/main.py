@@ -43,10 +43,9 @@ def _settings() -> Settings:
 @app.command()
 def api() -> None:
     """Serve the HTTP API (API_HOST:API_PORT, default 127.0.0.1:8080)."""
-    import uvicorn
-
     from persona_pipeline.api.app import create_app
     from persona_pipeline.core.api_keys import InsecureConfigurationError
+    from persona_pipeline.core.http_server import HttpLimits, make_server, run_server
     from persona_pipeline.core.logging import configure_logging
 
     settings = _settings()
@@ -56,34 +55,34 @@ def api() -> None:
     except InsecureConfigurationError as exc:
         err.print(f"[red]Refusing to start:[/red] {exc}")
         raise typer.Exit(2) from None
-    uvicorn.run(
-        application,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
+    run_server(
+        make_server(
+            application,
+            HttpLimits.of(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            graceful_shutdown_s=10,
+        )
     )
 
 
 @app.command()
 def worker() -> None:
     """Consume generation requests; serves /health, /ready and /metrics on WORKER_PORT."""
-    import uvicorn
-
     from persona_pipeline.consumers.app import create_worker
+    from persona_pipeline.core.http_server import HttpLimits, make_server, run_server
     from persona_pipeline.core.logging import configure_logging
 
     settings = _settings()
     configure_logging(settings, "worker")
-    uvicorn.run(
-        create_worker(settings).app,
-        host=settings.worker_host,
-        port=settings.worker_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
+    run_server(
+        make_server(
+            create_worker(settings).app,
+            HttpLimits.of(settings),
+            host=settings.worker_host,
+            port=settings.worker_port,
+            graceful_shutdown_s=30,
+        )
     )
 
 

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -43,9 +43,16 @@ KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 # Verification results for recently presented keys, so a key costs one scrypt per
 # process rather than one per request; failures are cached too, in a bounded LRU.
 MAX_CACHED_FAILURES = 1024
-# Concurrent scrypt derivations (16 MiB and ~0.1 s each): a flood of random keys
-# must not take every worker thread or the memory.
+# Concurrent verifications (each an scrypt per entry, 16 MiB and ~50 ms apiece) in worker
+# threads: a flood of random keys must not take every thread, core or the memory.
 DERIVATION_CONCURRENCY = 2
+# Unknown keys of one client (by IP) being verified at once, waiting or deriving: its
+# further ones are refused at once (``VerificationBusyError``, a 429), so a client
+# flooding random keys holds at most this many places in the FIFO queue of derivations
+# and another client's key is verified after at most that many.
+VERIFICATIONS_PER_CLIENT = 2
+# Unknown keys being verified at once in all: a flood from many addresses is refused too.
+MAX_PENDING_VERIFICATIONS = 64
 
 
 class Role(IntEnum):
@@ -76,6 +83,10 @@ class KeyFormatError(ValueError):
 
 class InsecureConfigurationError(RuntimeError):
     """The API refuses to start: its security settings are missing or contradictory."""
+
+
+class VerificationBusyError(RuntimeError):
+    """Too many unknown keys of this client (or in all) are being verified; retry shortly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +214,10 @@ class KeyRing:
         self._pepper = secrets.token_bytes(32)
         self._found: dict[bytes, KeyEntry] = {}  # at most one per entry
         self._failed: OrderedDict[bytes, None] = OrderedDict()
-        self._derivations = asyncio.Semaphore(DERIVATION_CONCURRENCY)
+        self._derivations = asyncio.Semaphore(DERIVATION_CONCURRENCY)  # FIFO: fair to clients
+        # Verifications in progress, shared by every request presenting the same key.
+        self._pending: dict[bytes, asyncio.Task[KeyEntry | None]] = {}
+        self._pending_by_client: Counter[str] = Counter()
 
     @classmethod
     def from_settings(cls, by_role: Mapping[Role, SecretStr | None]) -> "KeyRing":
@@ -228,8 +242,13 @@ class KeyRing:
                 found = entry
         return found
 
-    async def verify(self, presented: str) -> Principal | None:
-        """The principal of a presented key, or ``None`` if it is no configured key."""
+    async def verify(self, presented: str, client: str | None = None) -> Principal | None:
+        """The principal of a presented key, or ``None`` if it is no configured key.
+
+        A key not seen before is verified off the event loop. Raises
+        ``VerificationBusyError`` when ``client`` (an address) already has
+        ``VERIFICATIONS_PER_CLIENT`` unknown keys in verification, or the process
+        ``MAX_PENDING_VERIFICATIONS``; without a client only the latter applies."""
         if not well_formed(presented):
             return None
         # The caches are keyed by an HMAC under a per-process random key, not by the key.
@@ -239,15 +258,46 @@ class KeyRing:
             if token in self._failed:
                 self._failed.move_to_end(token)
                 return None
-            async with self._derivations:
-                entry = await asyncio.to_thread(self.match, presented)
+            entry = await asyncio.shield(self._verification(token, presented, client))
             if entry is None:
-                self._failed[token] = None
-                if len(self._failed) > MAX_CACHED_FAILURES:
-                    self._failed.popitem(last=False)
                 return None
-            self._found[token] = entry
         return Principal(name=entry.name, role=entry.role)
+
+    def _verification(
+        self, token: bytes, presented: str, client: str | None
+    ) -> "asyncio.Task[KeyEntry | None]":
+        """The verification of ``presented`` in progress, started if there is none: one task
+        shared by every request with this key, which a request leaving early does not cancel."""
+        if (task := self._pending.get(token)) is not None:
+            return task
+        if len(self._pending) >= MAX_PENDING_VERIFICATIONS or (
+            client is not None and self._pending_by_client[client] >= VERIFICATIONS_PER_CLIENT
+        ):
+            raise VerificationBusyError
+        task = asyncio.create_task(self._verify_new(token, presented))
+        self._pending[token] = task
+        if client is not None:
+            self._pending_by_client[client] += 1
+        task.add_done_callback(lambda _: self._settle(token, client))
+        return task
+
+    def _settle(self, token: bytes, client: str | None) -> None:
+        del self._pending[token]
+        if client is not None:
+            self._pending_by_client[client] -= 1
+            if not self._pending_by_client[client]:
+                del self._pending_by_client[client]
+
+    async def _verify_new(self, token: bytes, presented: str) -> KeyEntry | None:
+        async with self._derivations:
+            entry = await asyncio.to_thread(self.match, presented)
+        if entry is None:
+            self._failed[token] = None
+            if len(self._failed) > MAX_CACHED_FAILURES:
+                self._failed.popitem(last=False)
+        else:
+            self._found[token] = entry
+        return entry
 
 
 # --- Settings field types (used by core/settings.py) ---------------------------------------

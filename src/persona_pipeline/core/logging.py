@@ -4,11 +4,16 @@ Coloured console lines in development, one JSON object per line in production,
 and an optional daily-rotated file kept for seven days. Standard-library loggers
 (uvicorn, FastStream, aiokafka, pymongo) are routed into the same sink so that
 every line of a process has one format.
+
+Logged text often carries request data (paths, header values): its control
+characters are escaped in every sink, so a CR, LF or terminal escape sequence
+sent by a client can neither forge a line nor recolour a terminal.
 """
 
 import inspect
 import json
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -25,6 +30,30 @@ CONSOLE_FORMAT = (
 )
 # Chatty at INFO, and never useful to an operator at that level.
 QUIET_LOGGERS = ("aiokafka", "pymongo", "httpx", "httpcore", "openai", "faststream.access")
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What ``json.dumps`` leaves raw in a string; ``\uXXXX`` decodes to the same value.
+JSON_UNESCAPED = re.compile("[\x7f-\x9f\u2028\u2029]")
+NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one inert line: CR as ``\\r``, LF as ``\\n``, ESC as ``\\x1b`` and so on.
+
+    Backslashes stay as they are: the escapes are for reading, not for decoding."""
+    return CONTROL_CHARS.sub(_escape, text)
+
+
+def _json_line(payload: dict[str, object]) -> str:
+    """One JSON object on one line, with no control character left raw anywhere."""
+    text = json.dumps(payload, ensure_ascii=False)
+    return JSON_UNESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class InterceptHandler(logging.Handler):
@@ -45,11 +74,11 @@ class InterceptHandler(logging.Handler):
 
 
 def _patch(record: "Record") -> None:
-    """Render structured context once, for both the console and the JSON format."""
+    """Render structured context once, for both the console and the JSON format, and
+    escape control characters in what the console format shows (JSON encodes them)."""
     extra = record["extra"]
     extra.setdefault("component", record["name"])
     fields = {k: v for k, v in extra.items() if k not in {"component", "context", "json"}}
-    extra["context"] = " ".join(f"{k}={v}" for k, v in fields.items())
     payload = {
         "timestamp": record["time"].isoformat(),
         "level": record["level"].name,
@@ -59,7 +88,10 @@ def _patch(record: "Record") -> None:
     }
     if record["exception"] is not None:
         payload["exception"] = repr(record["exception"].value)
-    extra["json"] = json.dumps(payload, ensure_ascii=False)
+    extra["json"] = _json_line(payload)
+    extra["context"] = escape_controls(" ".join(f"{k}={v}" for k, v in fields.items()))
+    extra["component"] = escape_controls(str(extra["component"]))
+    record["message"] = escape_controls(record["message"])
 
 
 def configure_logging(settings: Settings, component: str) -> None:

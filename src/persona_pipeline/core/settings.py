@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     write_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     cors_origins: CorsOrigins = ()
+    # HTTP server limits (the API and the worker's port): a request head (request line and
+    # headers) over these bytes or headers gets a 431; one not received within the header
+    # timeout, or a body pausing longer than the body timeout between chunks, a 408.
+    http_max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 16 * 1024
+    http_max_headers: Annotated[int, Field(ge=10, le=1000)] = 100
+    http_header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    http_body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
 
     # Logging
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
