@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from persona_pipeline.devstack.servers import free_port, start_kafka, start_mong
 from persona_pipeline.producers.request_command import publish_requests
 from tests.conftest import derive
 from tests.support.kafka import collect, created_events
+from tests.support.processes import PERSONA, worker_env
 from tests.support.serve import serve
 
 pytestmark = pytest.mark.integration
@@ -313,19 +315,47 @@ async def test_the_worker_recovers_from_a_broker_restart_that_lost_its_topics(
         kafka.stop()
 
 
-async def test_persona_request_says_when_kafka_does_not_take_it(
+async def test_persona_request_not_queued_is_retried_by_id_and_generated_once(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from persona_pipeline.producers.request_command import NotQueuedError
-
+    """``persona request`` against a frozen broker says "not queued" within the timeout and
+    names the retry; the frozen copy may still land after the thaw, and with the retry's
+    same id both are one request: exactly its personas, once."""
     kafka = start_kafka(free_port(), tmp_path)
     own = derive(settings, kafka_bootstrap_servers=kafka.address, kafka_publish_timeout_s=1.0)
-    os.kill(kafka.process.pid, signal.SIGSTOP)
+    await ensure_topics(own)
+    env = worker_env(own, KAFKA_PUBLISH_TIMEOUT_S="1")
+    request_id = uuid.uuid4()
+    command = [PERSONA, "request", "--brief", "ferry pilots", "--count", "2", "--seed", "7"]
+    command += ["--request-id", str(request_id)]
     try:
+        os.kill(kafka.process.pid, signal.SIGSTOP)
         started = time.monotonic()
-        with pytest.raises(NotQueuedError, match="KAFKA_PUBLISH_TIMEOUT_S"):
-            await publish_requests(own, [PersonaRequested(brief="nobody listens")])
-        assert time.monotonic() - started < 6
+        refused = await asyncio.to_thread(run_command, command, env)
+        assert time.monotonic() - started < 15
+        os.kill(kafka.process.pid, signal.SIGCONT)
+        assert refused.returncode == 1
+        said = " ".join(refused.stderr.split())
+        assert "not queued" in said
+        assert "KAFKA_PUBLISH_TIMEOUT_S" in said
+        assert f"--request-id {request_id}" in said
+        retried = await asyncio.to_thread(run_command, command, env)
+        assert retried.returncode == 0, retried.stderr
+        assert retried.stdout.strip() == str(request_id)
+        async with (
+            serve(create_worker(own).app),
+            serve(create_app(own)) as url,
+            httpx.AsyncClient(base_url=url) as api,
+        ):
+            status = await final_status(api, request_id)
+            await asyncio.sleep(1)  # a second copy, if any, is handled by now
+            personas = (await api.get("/v1/persona", params={"request_id": str(request_id)})).json()
+        assert status["status"] == "completed"
+        assert sorted(p["ordinal"] for p in personas["items"]) == [0, 1]
     finally:
         os.kill(kafka.process.pid, signal.SIGCONT)
         kafka.stop()
+
+
+def run_command(command: list[str], env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)

@@ -182,7 +182,8 @@ async def _authorize(
             headers={"Retry-After": VERIFICATION_RETRY_S},
         ) from None
     if principal is None:
-        logger.bind(component="auth", path=request.scope["path"]).info("rejected an unknown API key")
+        path = request.scope["path"]  # as sent: ``url.path`` drops some control characters
+        logger.bind(component="auth", path=path).info("rejected an unknown API key")
         raise _unauthorized("The API key is not valid.")
     # The key's name (never the key) goes into the access log line.
     request.state.api_key = principal.name

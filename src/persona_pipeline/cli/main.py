@@ -6,6 +6,7 @@ one command never loads another's dependencies.
 
 import asyncio
 import sys
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -230,6 +231,13 @@ def request(
         bool, typer.Option("--wait", help="Follow until every persona exists.")
     ] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait with --wait.")] = 300,
+    request_id: Annotated[
+        uuid.UUID | None,
+        typer.Option(
+            help="The request's id (default: a new one). Retrying a request that was not "
+            "queued with its id and the same options can never generate it twice."
+        ),
+    ] = None,
 ) -> None:
     """Publish a generation request to Kafka; with --wait, show progress and the personas."""
     from persona_pipeline.producers.cli import run_request
@@ -249,6 +257,8 @@ def request(
         seed,
         audience,
     )
+    if request_id is not None:
+        event = event.model_copy(update={"request_id": request_id})
     code = asyncio.run(run_request(settings, event, wait=wait, deadline_s=timeout))
     raise typer.Exit(code)
 

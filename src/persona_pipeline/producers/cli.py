@@ -115,7 +115,11 @@ async def run_request(
             return 0
         outcomes = await asyncio.wait_for(_publish_and_follow(settings, request), deadline_s)
     except NotQueuedError as exc:
-        err.print(f"[red]not queued[/red]: {exc}. Check KAFKA_BOOTSTRAP_SERVERS and retry.")
+        err.print(
+            f"[red]not queued[/red]: {exc}. Check KAFKA_BOOTSTRAP_SERVERS, then retry with "
+            f"the same options and --request-id {request.request_id} (Kafka may still take "
+            "this copy: with the same id it is generated once)."
+        )
         return 1
     except TimeoutError:
         out.print(
