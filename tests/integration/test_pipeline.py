@@ -97,6 +97,22 @@ async def test_redelivered_request_creates_no_duplicate_and_no_second_llm_call(
     assert (await api.get("/v1/persona/stats")).json()["total"] == 4
 
 
+async def test_a_copy_arriving_while_the_request_runs_waits_and_costs_nothing(
+    settings: Settings, worker: Worker, generator: CountingGenerator, api: httpx.AsyncClient
+) -> None:
+    """Both copies are in the worker at once (published together); the second waits for
+    the first instead of generating the ordinals the first has not stored yet."""
+    request = PersonaRequested(brief="tugboat captains", count=6)
+    await publish_requests(settings, [request, request])
+
+    events = await created_events(settings, request.request_id, 12)  # stored once, told twice
+    assert len({e.event_id for e in events}) == 6
+    assert sorted(generator.calls) == list(range(6))
+    assert (await api.get("/v1/persona/stats")).json()["total"] == 6
+    status = (await api.get(f"/v1/requests/{request.request_id}")).json()
+    assert (status["status"], status["stored"]) == ("completed", 6)
+
+
 async def test_malformed_events_go_to_the_dlq_and_the_next_request_still_runs(
     settings: Settings, worker: Worker
 ) -> None:

@@ -11,15 +11,21 @@ Invariants this module keeps (see docs/ARCHITECTURE.md):
 - a near-duplicate (of a sibling or of a recent persona of the same brief) is
   regenerated from a fresh skeleton of the same plan cell a bounded number of times
   (the quotas stay exact), then accepted with ``near_duplicate_of`` set;
+- deliveries of one request run one after the other in a worker: a copy that
+  arrives while the first runs waits for it, then finds every ordinal stored and
+  costs no LLM call (run side by side, both would pay for the missing ordinals);
 - while a request generates, a heartbeat moves its ``progress_at`` (every
   ``heartbeat_s``), so the reconciler re-drives only requests that really stalled;
 - the caller commits the Kafka offset only after ``process`` returns.
 """
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from loguru import logger
 
@@ -48,12 +54,37 @@ from persona_pipeline.core.stats_store import StatsStore
 from persona_pipeline.llm.errors import GenerationError
 
 RECENT_FOR_DEDUP = 300
+K = TypeVar("K", bound=Hashable)
 
 
 def now_ms() -> datetime:
     """Now, truncated to what BSON dates keep, so the stored and published times agree."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class KeyedLocks(Generic[K]):
+    """One lock per key, kept only while someone holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +144,12 @@ class GenerationService:
     inserts: InsertBatcher = field(init=False)
     _slots: asyncio.Semaphore = field(init=False)
     _storing: asyncio.Semaphore = field(init=False)
+    _running: "KeyedLocks[uuid.UUID]" = field(init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._storing = asyncio.Semaphore(self.concurrency)
+        self._running = KeyedLocks()
         self.inserts = InsertBatcher(self.personas, on_batch=self.metrics.insert_batch_size.observe)
         if not self.prices.knows(self.generator.model):
             logger.warning(
@@ -125,13 +158,14 @@ class GenerationService:
 
     async def process(self, request: PersonaRequested) -> RequestState:
         """Generate what is missing, announce everything; raises on infrastructure errors."""
-        self.metrics.requests_in_flight.inc()
-        beating = asyncio.create_task(self._heartbeat(request))
-        try:
-            return await self._process(request)
-        finally:
-            beating.cancel()
-            self.metrics.requests_in_flight.dec()
+        async with self._running.hold(request.request_id):
+            self.metrics.requests_in_flight.inc()
+            beating = asyncio.create_task(self._heartbeat(request))
+            try:
+                return await self._process(request)
+            finally:
+                beating.cancel()
+                self.metrics.requests_in_flight.dec()
 
     async def _heartbeat(self, request: PersonaRequested) -> None:
         """Tell the reconciler the request is alive; a failed beat is only logged (the
