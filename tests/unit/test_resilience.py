@@ -15,6 +15,7 @@ from persona_pipeline.consumers.generators.base import (
 from persona_pipeline.consumers.resilience import ResilientGenerator, build_resilient_generator
 from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
 from persona_pipeline.core.settings import Settings
+from persona_pipeline.llm.concurrency import AdaptiveConcurrency
 from persona_pipeline.llm.errors import FailureKind, GenerationError
 from persona_pipeline.llm.rate_limit import RateLimiter
 from persona_pipeline.llm.retry import OUTCOMES
@@ -134,6 +135,7 @@ def resilient(
     fake_time: FakeTime,
     *,
     limiter: RateLimiter | None = None,
+    concurrency: AdaptiveConcurrency | None = None,
     max_retries: int = 3,
     max_invalid_retries: int = 2,
     backoff_base_s: float = 1.0,
@@ -144,6 +146,7 @@ def resilient(
     return ResilientGenerator(
         inner,
         limiter=limiter,
+        concurrency=concurrency,
         estimate_tokens=lambda task: ESTIMATE,
         max_retries=max_retries,
         max_invalid_retries=max_invalid_retries,
@@ -303,6 +306,41 @@ async def test_rate_limit_without_retry_after_pauses_for_the_backoff(
     assert inner.times == [START, START + 0.5, START + 1.5]
 
 
+async def test_with_adaptive_concurrency_a_bare_429_lowers_the_limit_and_waits_alone(
+    fake_time: FakeTime,
+) -> None:
+    """No ``Retry-After``: the lower limit is everyone's answer; only this call backs off."""
+    limiter = make_limiter(fake_time)
+    gate = AdaptiveConcurrency(64, initial=10, clock=fake_time.clock)
+    inner = Scripted(fake_time, fail(FailureKind.RATE_LIMITED, "429"))
+    generator = resilient(inner, fake_time, limiter=limiter, concurrency=gate)
+
+    result = await generator.generate(TASK)
+
+    assert result.attempts == 2
+    assert gate.limit == 7
+    assert limiter.paused_until is None
+    assert fake_time.sleeps == [1.0]  # this call's own backoff
+    assert gate.in_flight == 0
+
+
+async def test_with_adaptive_concurrency_retry_after_still_pauses_everyone(
+    fake_time: FakeTime,
+) -> None:
+    limiter = make_limiter(fake_time)
+    gate = AdaptiveConcurrency(64, initial=10, clock=fake_time.clock)
+    inner = Scripted(fake_time, fail(FailureKind.RATE_LIMITED, "429", retry_after=3.0))
+
+    first, second = await asyncio.gather(
+        resilient(inner, fake_time, limiter=limiter, concurrency=gate).generate(TASK),
+        resilient(inner, fake_time, limiter=limiter, concurrency=gate).generate(TASK),
+    )
+
+    assert inner.times == [START, START + 3.0, START + 3.0]
+    assert (first.attempts, second.attempts) == (2, 1)
+    assert gate.limit == 7
+
+
 async def test_retry_after_is_capped_at_the_backoff_maximum(fake_time: FakeTime) -> None:
     limiter = make_limiter(fake_time)
     inner = Scripted(fake_time, fail(FailureKind.RATE_LIMITED, retry_after=3600))
@@ -449,6 +487,21 @@ def test_build_resilient_generator_limits_only_openai(fake_time: FakeTime) -> No
     assert (wrapped.limiter.rpm, wrapped.limiter.tpm) == (120, 30_000)
     assert wrapped.name == "openai"
     assert offline.limiter is None
+    assert offline.concurrency is None
+
+
+def test_adaptive_concurrency_is_capped_by_the_setting_and_can_be_turned_off(
+    fake_time: FakeTime,
+) -> None:
+    adaptive = Settings(generation_concurrency=48)
+    fixed = Settings(generation_concurrency=48, generation_adaptive_concurrency=False)
+
+    wrapped = build_resilient_generator(Scripted(fake_time, name="openai"), adaptive)
+    unwrapped = build_resilient_generator(Scripted(fake_time, name="openai"), fixed)
+
+    assert wrapped.concurrency is not None
+    assert (wrapped.concurrency.limit, wrapped.concurrency.ceiling) == (8, 48)
+    assert unwrapped.concurrency is None
 
 
 def test_negative_limits_are_rejected(fake_time: FakeTime) -> None:

@@ -47,6 +47,7 @@ from persona_pipeline.core.pricing import PriceTable
 from persona_pipeline.core.request_store import RequestStore
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.core.stats_store import StatsStore
+from persona_pipeline.llm.concurrency import ChangeReporter
 from persona_pipeline.llm.retry import AttemptHook
 
 
@@ -103,7 +104,15 @@ def create_worker(
     collections = Collections.of(mongo[settings.mongodb_database])
     inner = generator or build_generator(settings)
     generator = build_resilient_generator(
-        inner, settings, on_attempt=_attempt_metrics(metrics, inner.name, inner.model)
+        inner,
+        settings,
+        on_attempt=_attempt_metrics(metrics, inner.name, inner.model),
+        on_limit_change=ChangeReporter(
+            metrics.llm_concurrency_limit.set, logger.bind(component="llm").info
+        ),
+    )
+    metrics.llm_concurrency_limit.set(
+        generator.concurrency.limit if generator.concurrency else settings.generation_concurrency
     )
     planner = planner or build_planner(
         settings,
@@ -179,11 +188,12 @@ def create_worker(
 
     async def start() -> None:
         logger.info(
-            "worker {} starting: generator={} model={} concurrency={}",
+            "worker {} starting: generator={} model={} concurrency={}{}",
             __version__,
             generator.name,
             generator.model,
             settings.generation_concurrency,
+            " (adaptive, the ceiling)" if generator.concurrency else "",
         )
         await ensure_indexes(collections)
         if settings.kafka_create_topics:

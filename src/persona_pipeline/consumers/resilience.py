@@ -18,6 +18,7 @@ from persona_pipeline.consumers.generators.base import (
 )
 from persona_pipeline.consumers.generators.prompts import estimate_tokens
 from persona_pipeline.core.settings import Settings
+from persona_pipeline.llm.concurrency import AdaptiveConcurrency, LimitChange
 from persona_pipeline.llm.rate_limit import RateLimiter, Sleep
 from persona_pipeline.llm.retry import AttemptHook, Retrier
 
@@ -30,6 +31,7 @@ class ResilientGenerator:
         inner: PersonaGenerator,
         *,
         limiter: RateLimiter | None,
+        concurrency: AdaptiveConcurrency | None = None,
         estimate_tokens: Callable[[GenerationTask], int],
         max_retries: int,
         max_invalid_retries: int,
@@ -43,6 +45,7 @@ class ResilientGenerator:
         self._estimate_tokens = estimate_tokens
         self._retrier = Retrier(
             limiter=limiter,
+            concurrency=concurrency,
             max_retries=max_retries,
             max_invalid_retries=max_invalid_retries,
             backoff_base_s=backoff_base_s,
@@ -68,6 +71,10 @@ class ResilientGenerator:
     @property
     def limiter(self) -> RateLimiter | None:
         return self._retrier.limiter
+
+    @property
+    def concurrency(self) -> AdaptiveConcurrency | None:
+        return self._retrier.concurrency
 
     def backoff(self, retry: int) -> float:
         """The wait before the ``retry``-th retry (from 0); see ``Retrier.backoff``."""
@@ -95,6 +102,7 @@ def build_resilient_generator(
     *,
     on_attempt: AttemptHook | None = None,
     limiter: RateLimiter | None = None,
+    on_limit_change: Callable[[LimitChange], None] | None = None,
 ) -> ResilientGenerator:
     """Wrap ``inner`` with the ``GENERATION_*`` retry settings.
 
@@ -103,13 +111,22 @@ def build_resilient_generator(
     other LLM callers too (one ``OPENAI_RPM``/``OPENAI_TPM`` budget for all);
     otherwise the OpenAI generator gets its own of ``OPENAI_RPM`` requests and
     ``OPENAI_TPM`` tokens a minute (0: unlimited), and other generators (offline),
-    which cost nothing, get none.
+    which cost nothing, get none. The OpenAI generator's calls in flight follow the
+    provider's capacity too (``GENERATION_ADAPTIVE_CONCURRENCY``; ``on_limit_change`` hears
+    of each change), up to ``GENERATION_CONCURRENCY``.
     """
-    if limiter is None and inner.name == "openai":
+    calls_provider = inner.name == "openai"
+    if limiter is None and calls_provider:
         limiter = RateLimiter(settings.openai_rpm, settings.openai_tpm)
+    concurrency = None
+    if calls_provider and settings.generation_adaptive_concurrency:
+        concurrency = AdaptiveConcurrency(
+            settings.generation_concurrency, on_change=on_limit_change
+        )
     return ResilientGenerator(
         inner,
         limiter=limiter,
+        concurrency=concurrency,
         estimate_tokens=estimate_tokens,
         max_retries=settings.generation_max_retries,
         max_invalid_retries=settings.generation_max_invalid_retries,

@@ -94,6 +94,7 @@ class PipelineMetrics:
     cost: Counter
     near_duplicates: Counter
     in_flight: Gauge
+    llm_concurrency_limit: Gauge
     requests_in_flight: Gauge
     insert_batch_size: Histogram
     consumer_lag: Gauge
@@ -159,6 +160,11 @@ class PipelineMetrics:
             in_flight=Gauge(
                 "persona_generations_in_flight",
                 "Personas being generated right now.",
+                registry=registry,
+            ),
+            llm_concurrency_limit=Gauge(
+                "persona_llm_concurrency_limit",
+                "LLM calls allowed in flight now (adaptive: follows the provider's capacity).",
                 registry=registry,
             ),
             requests_in_flight=Gauge(

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # Generation
     generator: GeneratorChoice = GeneratorChoice.AUTO
     generation_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
+    # On: GENERATION_CONCURRENCY is the ceiling and the worker finds the number of LLM calls
+    # in flight the provider sustains (429s and rising latency lower it). Off: always that many.
+    generation_adaptive_concurrency: bool = True
     max_requests_in_flight: Annotated[int, Field(ge=1, le=4096)] = 64
     generation_max_retries: Annotated[int, Field(ge=0, le=20)] = 5
     generation_max_invalid_retries: Annotated[int, Field(ge=0, le=10)] = 2

@@ -34,13 +34,15 @@ counts failed requests too.
 """
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, Generic, Protocol, TypeVar
 
 from persona_pipeline.contracts import TokenUsage
+from persona_pipeline.llm.concurrency import AdaptiveConcurrency, Permit, Signal
 from persona_pipeline.llm.errors import (
     INVALID_OUTPUT_PREFIX,
     MAX_REASON_CHARS,
@@ -63,6 +65,13 @@ OUTCOMES: Final = (
 )
 """Every ``outcome`` ``on_attempt`` reports; an unexpected exception counts as ``fatal``."""
 
+# What each outcome says about the provider's load: an answer (even a rejected one)
+# brings its latency, a 429 says "too much", other failures say nothing.
+_SIGNALS: Final = {
+    OUTCOME_OK: Signal.OK,
+    FailureKind.INVALID_OUTPUT.value: Signal.OK,
+    FailureKind.RATE_LIMITED.value: Signal.OVERLOAD,
+}
 _MAX_EXPONENT = 62  # 2**n beyond this only overflows; the cap applies long before
 
 
@@ -105,6 +114,7 @@ class Retrier:
         self,
         *,
         limiter: RateLimiter | None,
+        concurrency: AdaptiveConcurrency | None = None,
         max_retries: int,
         max_invalid_retries: int,
         backoff_base_s: float,
@@ -118,6 +128,7 @@ class Retrier:
         if backoff_base_s < 0 or backoff_max_s < 0:
             raise ValueError("backoff times cannot be negative")
         self._limiter = limiter
+        self._concurrency = concurrency
         self._max_retries = max_retries
         self._max_invalid_retries = max_invalid_retries
         self._backoff_base_s = backoff_base_s
@@ -129,6 +140,10 @@ class Retrier:
     @property
     def limiter(self) -> RateLimiter | None:
         return self._limiter
+
+    @property
+    def concurrency(self) -> AdaptiveConcurrency | None:
+        return self._concurrency
 
     def backoff(self, retry: int) -> float:
         """The wait before the ``retry``-th retry (from 0): equal jitter in ``[d/2, d)``."""
@@ -170,22 +185,32 @@ class Retrier:
     async def _attempt(
         self, current: T, call: Callable[[T], Awaitable[R]], estimate: Callable[[T], int]
     ) -> R:
-        """One call between the limiter's ``acquire`` and ``settle``, reported to ``on_attempt``."""
+        """One call between the limiter's ``acquire`` and ``settle``, in flight under the
+        concurrency limit, reported to ``on_attempt``."""
         tokens = 0  # only a rate limiter needs it, and it may cost a prompt build
         if self._limiter is not None:
             tokens = estimate(current)
             await self._limiter.acquire(tokens)
-        started = time.perf_counter()
-        try:
-            result = await call(current)
-        except GenerationError as exc:
-            self._finish(exc.kind.value, started, tokens, exc.usage)
-            raise
-        except Exception:
-            self._report(FailureKind.FATAL.value, time.perf_counter() - started, TokenUsage())
-            raise
-        self._finish(OUTCOME_OK, started, tokens, result.usage)
-        return result
+        async with self._in_flight() as permit:
+            started = time.perf_counter()
+            try:
+                result = await call(current)
+            except GenerationError as exc:
+                self._finish(exc.kind.value, started, tokens, exc.usage, permit)
+                raise
+            except Exception:
+                self._report(FailureKind.FATAL.value, time.perf_counter() - started, TokenUsage())
+                raise
+            self._finish(OUTCOME_OK, started, tokens, result.usage, permit)
+            return result
+
+    @contextlib.asynccontextmanager
+    async def _in_flight(self) -> AsyncIterator[Permit | None]:
+        if self._concurrency is None:
+            yield None
+            return
+        async with self._concurrency.permit() as permit:
+            yield permit
 
     def _allow_correction(self, failure: GenerationError, tally: _Tally) -> None:
         """Count one more rejected answer; raise once ``max_invalid_retries`` are used up."""
@@ -198,7 +223,7 @@ class Retrier:
     async def _back_off(self, failure: GenerationError, tally: _Tally) -> None:
         """Wait before retrying a rate-limited or transient call; raise once retries run out."""
         pause = None
-        if failure.kind is FailureKind.RATE_LIMITED:
+        if failure.kind is FailureKind.RATE_LIMITED and self._pauses_everyone(failure):
             pause = self._rate_limit_delay(failure, tally.retries)
             if self._limiter is not None:
                 self._limiter.pause(pause)
@@ -211,13 +236,29 @@ class Retrier:
             await self._sleep(pause)
         tally.retries += 1
 
+    def _pauses_everyone(self, failure: GenerationError) -> bool:
+        """A 429 pauses every call when the server said for how long, or when there is no
+        adaptive limit to lower; otherwise lowering the limit is the shared answer and
+        only this call backs off."""
+        return bool(failure.retry_after) or self._concurrency is None
+
     def _rate_limit_delay(self, failure: GenerationError, retry: int) -> float:
         if failure.retry_after:  # None or 0: the server gave no usable hint
             return min(failure.retry_after, self._backoff_max_s)
         return self.backoff(retry)
 
-    def _finish(self, outcome: str, started: float, tokens: int, usage: TokenUsage) -> None:
-        self._report(outcome, time.perf_counter() - started, usage)
+    def _finish(
+        self,
+        outcome: str,
+        started: float,
+        tokens: int,
+        usage: TokenUsage,
+        permit: Permit | None,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        if permit is not None:
+            permit.done(_SIGNALS.get(outcome, Signal.NEUTRAL), seconds)
+        self._report(outcome, seconds, usage)
         if self._limiter is not None and usage.total_tokens > 0:
             self._limiter.settle(tokens, usage.total_tokens)
 
