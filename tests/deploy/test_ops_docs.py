@@ -70,6 +70,7 @@ PERSONA_METRICS = frozenset(
         "persona_llm_cost_usd_total",
         "persona_near_duplicates_total",
         "persona_generations_in_flight",
+        "persona_llm_concurrency_limit",
         "persona_requests_in_flight",
         *(f"persona_insert_batch_size{s}" for s in ("_bucket", "_sum", "_count")),
         "persona_consumer_lag_messages",

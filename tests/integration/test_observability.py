@@ -93,6 +93,27 @@ async def _wait(prometheus: Prometheus, expr: str) -> float:
     return await asyncio.to_thread(prometheus.wait_for, expr)
 
 
+async def _completion_lines(
+    log_records: list[dict[str, Any]], request_id: str, timeout_s: float = 10.0
+) -> list[dict[str, Any]]:
+    """The worker's INFO lines about a request, once its completion line is in.
+
+    The personas' events are published before the request's summary line is logged, so
+    the test waits for that line rather than reading the log the moment the events arrive.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        lines = [
+            r
+            for r in log_records
+            if r["extra"].get("request_id") == request_id and r["level"].no >= 20
+        ]
+        done = any("completed" in r["message"] for r in lines)
+        if done or asyncio.get_running_loop().time() > deadline:
+            return lines
+        await asyncio.sleep(0.05)
+
+
 async def test_correlation_id_follows_a_request_into_the_worker(
     settings: Settings, stack: tuple[httpx.AsyncClient, str], log_records: list[dict[str, Any]]
 ) -> None:
@@ -109,9 +130,7 @@ async def test_correlation_id_follows_a_request_into_the_worker(
         settings.kafka_bootstrap_servers, settings.topics.created, lambda rs: len(rs) >= 2
     )
     assert {dict(r.headers).get("x-correlation-id") for r in created} == {b"trace-obs-7"}
-    worker_lines = [
-        r for r in log_records if r["extra"].get("request_id") == request_id and r["level"].no >= 20
-    ]
+    worker_lines = await _completion_lines(log_records, request_id)
     assert worker_lines, "the worker logged nothing about the request at INFO"
     assert {r["extra"].get("correlation_id") for r in worker_lines} == {"trace-obs-7"}
 
