@@ -89,6 +89,15 @@ def answer(reply: Reply, body: dict[str, Any], number: int, *, key: str = "") ->
     return Answer(200, completed)
 
 
+def capacity_answer(retry_after: float | None) -> Answer:
+    """The 429 of a server that has no room for another request right now."""
+    headers = {"x-request-id": f"req_fake_{time.monotonic_ns()}"}
+    if retry_after is not None:
+        headers["retry-after"] = f"{retry_after:g}"
+    message = "Rate limit reached: too many requests in flight. Retry when one has finished."
+    return Answer(429, error_body(message, "requests", "rate_limit_exceeded"), headers)
+
+
 def status_answer(reply: Reply, body: dict[str, Any], key: str) -> Answer:
     """A scripted HTTP error, with the message OpenAI sends for that status."""
     template, type_, default_code = _DEFAULT_ERRORS.get(reply.status_code, _SERVER_ERROR)

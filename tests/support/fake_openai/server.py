@@ -1,124 +1,56 @@
-"""The fake server itself: a Starlette app served by uvicorn in a background thread."""
+"""The fake server itself: routing, counters and the chat completion endpoint."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import Counter, deque
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .chat import answer, api_key, error_response
+from .chat import answer, api_key, capacity_answer, error_response
 from .replies import Reply, ReplyRecord, ok
+from .serving import ServedInThread
 from .strict import strict_schema_problem
 
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 
 
-class FakeOpenAI:
-    """A fake OpenAI server on ``127.0.0.1`` (free port) in a background thread."""
+class FakeOpenAI(ServedInThread):
+    """A fake OpenAI server on ``127.0.0.1`` (free port) in a background thread.
 
-    def __init__(self, *, latency: float = 0.0, host: str = "127.0.0.1") -> None:
+    ``capacity`` caps the chat requests handled at once (``None``: no cap); one
+    arriving over it is answered 429 at once, with ``Retry-After`` only when
+    ``capacity_retry_after`` is given, like a server that sheds load.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        capacity: int | None = None,
+        capacity_retry_after: float | None = None,
+    ) -> None:
+        super().__init__(host)
+        if capacity is not None and capacity < 1:
+            raise ValueError("capacity must be at least 1 (or None for no cap)")
         self.latency = latency
-        self.host = host
-        self.port: int | None = None
-        self._lock = threading.Lock()
+        self.capacity = capacity
+        self.capacity_retry_after = capacity_retry_after
+        self._lock = threading.RLock()
         self._script: deque[Reply] = deque()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
         self._in_flight = 0
+        self._busy = 0
         self._reset_stats()
-        self.app = Starlette(
-            routes=[
-                Route(
-                    "/{path:path}",
-                    self._handle,
-                    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                )
-            ]
-        )
-
-    # -- lifecycle -----------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name=f"fake-openai-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("FakeOpenAI did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-        self.port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
 
     # -- scripting -----------------------------------------------------------
 
@@ -134,13 +66,15 @@ class FakeOpenAI:
             self._reset_stats()
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Block until no request is in flight (False if ``timeout`` passes first)."""
+        """Block until no request (on any path) is running (False if ``timeout`` passes first)."""
         deadline = time.monotonic() + timeout
-        while self.in_flight:
+        while True:
+            with self._lock:
+                if not self._busy:
+                    return True
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
-        return True
 
     # -- observations --------------------------------------------------------
 
@@ -157,14 +91,21 @@ class FakeOpenAI:
 
     @property
     def in_flight(self) -> int:
+        """Chat requests being handled now (capacity rejections never count)."""
         with self._lock:
             return self._in_flight
 
     @property
     def max_in_flight(self) -> int:
-        """The most requests that were being handled at the same time."""
+        """The most chat requests that were being handled at the same time."""
         with self._lock:
             return self._max_in_flight
+
+    @property
+    def rejected_for_capacity(self) -> int:
+        """Chat requests answered 429 because ``capacity`` requests were in flight."""
+        with self._lock:
+            return self._rejected_for_capacity
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -191,6 +132,7 @@ class FakeOpenAI:
         self._calls_by_path: Counter[str] = Counter()
         # Requests still running across a reset keep counting towards in_flight.
         self._max_in_flight = self._in_flight
+        self._rejected_for_capacity = 0
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
         self._replies: list[ReplyRecord] = []
@@ -198,48 +140,78 @@ class FakeOpenAI:
 
     async def _handle(self, request: Request) -> Response:
         path = request.url.path
-        arrived = time.monotonic()
         with self._lock:
             self._calls += 1
             self._calls_by_path[path] += 1
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self._busy += 1
+        try:
+            if request.method == "POST" and path.rstrip("/") in CHAT_PATHS:
+                return await self._chat(request)
+            return _not_found(request)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    async def _chat(self, request: Request) -> Response:
+        """A chat call: admitted under ``capacity``, then delayed by ``latency`` and answered."""
+        arrived = time.monotonic()
+        if not self._admit():
+            return await self._reject_for_capacity(request, arrived)
         try:
             if self.latency > 0:
                 await asyncio.sleep(self.latency)
-            if request.method != "POST" or path.rstrip("/") not in CHAT_PATHS:
-                return _not_found(request)
-            try:
-                body = json.loads(await request.body())
-            except ValueError:
-                return _invalid("We could not parse the JSON body of your request.")
-            if not isinstance(body, dict):
-                return _invalid("The request body must be a JSON object.")
-            if (problem := strict_schema_problem(body)) is not None:
-                return _invalid(problem, "response_format")
-            with self._lock:
-                self._requests.append(body)
-                self._headers.append(dict(request.headers))
-                reply = self._script.popleft() if self._script else ok()
-                self._completions += 1
-                number = self._completions
-            if reply.wait_for_calls is not None:
-                await self._wait_for_calls(reply.wait_for_calls)
-            response = await self._answer(reply, body, request, number)
-            record = ReplyRecord(
-                number=number,
-                arrived=arrived,
-                sent=time.monotonic(),
-                status_code=response.status_code,
-                kind=reply.kind,
-                retry_after=reply.retry_after,
-            )
-            with self._lock:
-                self._replies.append(record)
-            return response
+            return await self._chat_admitted(request, arrived)
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _admit(self) -> bool:
+        """Count a chat request in flight, unless ``capacity`` are already (checked atomically)."""
+        with self._lock:
+            if self.capacity is not None and self._in_flight >= self.capacity:
+                self._rejected_for_capacity += 1
+                return False
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            return True
+
+    async def _reject_for_capacity(self, request: Request, arrived: float) -> Response:
+        await request.body()  # read it, so the connection stays usable for the next call
+        with self._lock:
+            self._completions += 1
+            number = self._completions
+        response = capacity_answer(self.capacity_retry_after).response()
+        self._record(number, arrived, response.status_code, "capacity", self.capacity_retry_after)
+        return response
+
+    async def _chat_admitted(self, request: Request, arrived: float) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _invalid("We could not parse the JSON body of your request.")
+        if not isinstance(body, dict):
+            return _invalid("The request body must be a JSON object.")
+        if (problem := strict_schema_problem(body)) is not None:
+            return _invalid(problem, "response_format")
+        with self._lock:
+            self._requests.append(body)
+            self._headers.append(dict(request.headers))
+            reply = self._script.popleft() if self._script else ok()
+            self._completions += 1
+            number = self._completions
+        if reply.wait_for_calls is not None:
+            await self._wait_for_calls(reply.wait_for_calls)
+        response = await self._answer(reply, body, request, number)
+        self._record(number, arrived, response.status_code, reply.kind, reply.retry_after)
+        return response
+
+    def _record(
+        self, number: int, arrived: float, status_code: int, kind: str, retry_after: float | None
+    ) -> None:
+        sent = time.monotonic()
+        record = ReplyRecord(number, arrived, sent, status_code, kind, retry_after)
+        with self._lock:
+            self._replies.append(record)
 
     async def _wait_for_calls(self, calls: int, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
