@@ -204,5 +204,9 @@ async def test_the_api_preview_shows_the_calls_tokens_and_cost(
     assert response.status_code == 200
     planning = response.json()["plan"]["planning"]
     assert (planning["planner"], planning["model"]) == ("llm", MODEL)
-    assert planning["usage"] == {"prompt_tokens": 800, "completion_tokens": 100}
+    assert planning["usage"] == {
+        "prompt_tokens": 800,
+        "completion_tokens": 100,
+        "cached_prompt_tokens": 0,
+    }
     assert planning["cost_usd"] == pytest.approx((800 + 100 * 2) / 1e6)

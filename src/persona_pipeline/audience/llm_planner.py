@@ -177,8 +177,13 @@ def build_planner(
     if settings.planner is PlannerChoice.RULES:
         return rules
     client = openai_client(settings)
-    model = settings.planner_model or settings.openai_model
-    chat = StructuredChat(client, PlanDraft, model=model, temperature=settings.openai_temperature)
+    chat = StructuredChat(
+        client,
+        PlanDraft,
+        model=settings.planner_model or settings.llm_model,
+        temperature=settings.openai_temperature,
+        response_format=settings.openai_response_format,
+    )
     retrier = Retrier(
         limiter=limiter or RateLimiter(settings.openai_rpm, settings.openai_tpm),
         max_retries=settings.generation_max_retries,

@@ -64,6 +64,7 @@ def _attempt_metrics(metrics: PipelineMetrics, generator: str, model: str) -> At
         metrics.llm_latency.labels(generator).observe(seconds)
         metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
         metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
+        metrics.tokens.labels(model, "cached_prompt").inc(usage.cached_prompt_tokens)
 
     return observe
 

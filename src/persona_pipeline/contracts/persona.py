@@ -7,9 +7,9 @@ is controlled by the sampler rather than by the model's biases.
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Gender = Literal["female", "male", "non-binary"]
 MIN_AGE = 16
@@ -96,6 +96,17 @@ class PersonaDraft(_Model):
 class TokenUsage(_Model):
     prompt_tokens: Annotated[int, Field(ge=0)] = 0
     completion_tokens: Annotated[int, Field(ge=0)] = 0
+    cached_prompt_tokens: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="The part of `prompt_tokens` the provider served from its prompt cache "
+        "(billed at a lower rate). Absent in personas stored before it was recorded.",
+    )
+
+    @model_validator(mode="after")
+    def _cached_tokens_are_prompt_tokens(self) -> Self:
+        if self.cached_prompt_tokens > self.prompt_tokens:
+            raise ValueError("cached_prompt_tokens cannot exceed prompt_tokens (they are a part)")
+        return self
 
     @property
     def total_tokens(self) -> int:
@@ -105,6 +116,7 @@ class TokenUsage(_Model):
         return TokenUsage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
 
 

@@ -38,6 +38,9 @@ class RequestStatus(BaseModel):
     generator: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = Field(
+        default=0, description="The part of `prompt_tokens` served from the provider's cache."
+    )
     cost_usd: float = 0.0
     created_at: datetime
     updated_at: datetime

@@ -326,6 +326,8 @@ class RequestStore:
                     + sum(p.usage.prompt_tokens for p in stored),
                     "completion_tokens": plan_usage.completion_tokens
                     + sum(p.usage.completion_tokens for p in stored),
+                    "cached_prompt_tokens": plan_usage.cached_prompt_tokens
+                    + sum(p.usage.cached_prompt_tokens for p in stored),
                     "cost_usd": round(planning.cost_usd + sum(p.cost_usd for p in stored), 8),
                     "failed": len(failures),
                     "failures": {str(k): v for k, v in sorted(failures.items())},

@@ -8,15 +8,17 @@ started by ``persona dev`` with no configuration at all.
 """
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, FilePath, SecretStr, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from persona_pipeline.contracts.topics import Topics
 from persona_pipeline.core.api_keys import ApiKeyEntries, CorsOrigins
+from persona_pipeline.core.pricing import PriceSetting
 
 
 class Environment(StrEnum):
@@ -33,6 +35,66 @@ class GeneratorChoice(StrEnum):
 class PlannerChoice(StrEnum):
     RULES = "rules"
     LLM = "llm"
+
+
+class ResponseFormat(StrEnum):
+    """How LLM calls ask for JSON shaped like the answer's model."""
+
+    JSON_SCHEMA = "json_schema"
+    """Strict Structured Outputs: the server holds the answer to the schema sent."""
+    JSON_OBJECT = "json_object"
+    """JSON mode, for servers without strict structured outputs: the schema goes into the
+    system message, and validation (with the error fed back) holds the answer to it."""
+
+
+MAX_EXTRA_HEADERS = 20
+# RFC 9110 token characters; anything else cannot be a header name.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# The key's own headers: an extra header must not replace the API key.
+_KEY_HEADERS = frozenset({"authorization", "api-key"})
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def _check_extra_headers(headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+    """Refuse what a gateway could not take or what would replace the API key.
+
+    Errors name the header, never its value: values may be secrets (a gateway token).
+    """
+    seen: set[str] = set()
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name (letters, digits, !#$%&'*+.^_`|~-)")
+        if name.lower() in _KEY_HEADERS:
+            raise ValueError(
+                f"{name!r} would replace the API key: set OPENAI_API_KEY or AZURE_OPENAI_API_KEY"
+            )
+        if name.lower() in seen:
+            raise ValueError(f"{name!r} is given twice (header names ignore case)")
+        if any(char in value.get_secret_value() for char in "\r\n\0"):
+            raise ValueError(f"the value of {name!r} contains CR, LF or NUL")
+        seen.add(name.lower())
+    return headers
+
+
+def _https_or_loopback(url: AnyHttpUrl) -> AnyHttpUrl:
+    """The API key travels to this URL: only TLS, or a test server on this machine."""
+    if url.scheme != "https" and url.host not in _LOOPBACK_HOSTS:
+        raise ValueError(
+            "must be an https:// URL, e.g. https://my-resource.openai.azure.com "
+            "(plain http only to localhost)"
+        )
+    return url
+
+
+ExtraHeaders = Annotated[
+    dict[str, SecretStr],
+    Field(max_length=MAX_EXTRA_HEADERS),
+    AfterValidator(_check_extra_headers),
+]
+AzureEndpoint = Annotated[AnyHttpUrl, AfterValidator(_https_or_loopback)]
+# Azure's rule for deployment names; the name becomes part of the request path.
+AzureDeployment = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+AzureApiVersion = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}(-preview)?$")]
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -112,12 +174,19 @@ class Settings(BaseSettings):
     openai_base_url: AnyHttpUrl | None = None
     openai_model: Annotated[str, Field(min_length=1, max_length=100)] = "gpt-4o-mini"
     openai_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
-    price_table: dict[str, tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]] = (
-        Field(default_factory=dict, max_length=200)
-    )
+    price_table: dict[str, PriceSetting] = Field(default_factory=dict, max_length=200)
     openai_rpm: Annotated[int, Field(ge=0)] = 500
     openai_tpm: Annotated[int, Field(ge=0)] = 200_000
     openai_temperature: Annotated[float, Field(ge=0, le=2)] = 0.9
+    # Compatible servers: JSON mode with the schema in the prompt for servers without strict
+    # structured outputs; Azure OpenAI by endpoint and deployment (the deployment is the model
+    # name sent); headers a gateway wants on every call (values may be secrets: never shown).
+    openai_response_format: ResponseFormat = ResponseFormat.JSON_SCHEMA
+    openai_extra_headers: ExtraHeaders = Field(default_factory=dict)
+    azure_openai_endpoint: AzureEndpoint | None = None
+    azure_openai_deployment: AzureDeployment | None = None
+    azure_openai_api_version: AzureApiVersion = "2024-10-21"
+    azure_openai_api_key: SecretStr | None = None
     # Audience planning: the rule planner (offline, free) or one LLM call per request.
     planner: PlannerChoice = PlannerChoice.RULES
     planner_model: Annotated[str, Field(min_length=1, max_length=100)] | None = None
@@ -166,12 +235,41 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _generator_is_usable(self) -> Self:
-        if self.generator is GeneratorChoice.OPENAI and self.openai_api_key is None:
+        if self.generator is GeneratorChoice.OPENAI and self.llm_api_key is None:
             raise ValueError(
                 "GENERATOR=openai needs OPENAI_API_KEY; set it or use GENERATOR=offline"
             )
-        if self.planner is PlannerChoice.LLM and self.openai_api_key is None:
+        if self.planner is PlannerChoice.LLM and self.llm_api_key is None:
             raise ValueError("PLANNER=llm needs OPENAI_API_KEY; set it or use PLANNER=rules")
+        return self
+
+    @model_validator(mode="after")
+    def _azure_is_complete(self) -> Self:
+        """Half an Azure configuration would silently call OpenAI, or nothing at all."""
+        if self.azure_openai_endpoint is None:
+            stray = [
+                name
+                for name, value in (
+                    ("AZURE_OPENAI_DEPLOYMENT", self.azure_openai_deployment),
+                    ("AZURE_OPENAI_API_KEY", self.azure_openai_api_key),
+                )
+                if value is not None
+            ]
+            if stray:
+                raise ValueError(f"{' and '.join(stray)} work only with AZURE_OPENAI_ENDPOINT")
+            return self
+        if self.azure_openai_deployment is None:
+            raise ValueError(
+                "AZURE_OPENAI_ENDPOINT needs AZURE_OPENAI_DEPLOYMENT, the name of the model's "
+                "deployment on the Azure OpenAI resource"
+            )
+        if self.openai_base_url is not None:
+            raise ValueError(
+                "set AZURE_OPENAI_ENDPOINT (Azure OpenAI) or OPENAI_BASE_URL (other "
+                "OpenAI-compatible servers), not both"
+            )
+        if self.llm_api_key is None:
+            raise ValueError("AZURE_OPENAI_ENDPOINT needs AZURE_OPENAI_API_KEY (or OPENAI_API_KEY)")
         return self
 
     @model_validator(mode="after")
@@ -213,14 +311,25 @@ class Settings(BaseSettings):
         """The generator that will actually run: ``auto`` resolves on the API key."""
         if self.generator is not GeneratorChoice.AUTO:
             return self.generator
-        return GeneratorChoice.OPENAI if self.openai_api_key else GeneratorChoice.OFFLINE
+        return GeneratorChoice.OPENAI if self.llm_api_key else GeneratorChoice.OFFLINE
 
     @property
     def active_model(self) -> str:
         """The model name personas will carry, for ``/`` and the start-up log."""
         if self.active_generator is GeneratorChoice.OPENAI:
-            return self.openai_model
+            return self.llm_model
         return OFFLINE_MODEL
+
+    @property
+    def llm_api_key(self) -> SecretStr | None:
+        """The key LLM calls send: ``AZURE_OPENAI_API_KEY`` on Azure when set, else
+        ``OPENAI_API_KEY``."""
+        return self.azure_openai_api_key or self.openai_api_key
+
+    @property
+    def llm_model(self) -> str:
+        """The model name LLM calls send: the deployment on Azure, else ``OPENAI_MODEL``."""
+        return self.azure_openai_deployment or self.openai_model
 
     @property
     def json_logs(self) -> bool:

@@ -1,6 +1,10 @@
 """One Chat Completions call with Structured Outputs, its failures mapped for the retry loop.
 
-Works against OpenAI and any OpenAI-compatible server (``OPENAI_BASE_URL``).
+Works against OpenAI, Azure OpenAI (``AZURE_OPENAI_ENDPOINT``) and any OpenAI-compatible
+server (``OPENAI_BASE_URL``). A server without strict structured outputs gets JSON mode
+(``OPENAI_RESPONSE_FORMAT=json_object``): the answer's schema goes at the end of the
+system message instead, which keeps the system message the same on every call (the
+prefix providers cache), and validation with the error fed back does the rest.
 ``StructuredChat.complete`` makes exactly one HTTP request: the SDK's own retries
 are off (``max_retries=0`` in ``openai_client``) because retrying is the
 ``Retrier``'s (``llm/retry.py``), where a 429 pauses the rate limiter every call
@@ -23,6 +27,10 @@ So the ``response_format`` is built once per chat (``llm/schema.py``) and sent
 through ``extra_body`` (merged as-is), the request goes through
 ``with_raw_response.create``, and the answer's JSON is read here with a minimal
 model of the few fields used.
+
+The request body and the reading of an answer are public (``request_body``,
+``read_answer``) so the Batch API path sends exactly the same request and judges its
+answers exactly as ``complete`` does, without an HTTP call of its own.
 """
 
 import email.utils
@@ -32,16 +40,15 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import openai
-from openai import AsyncOpenAI, omit
+from openai import AsyncAzureOpenAI, AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
-from openai.types.completion_usage import CompletionUsage
 from pydantic import BaseModel, ValidationError
 
 from persona_pipeline.contracts import TokenUsage
-from persona_pipeline.core.settings import Settings
+from persona_pipeline.core.settings import ResponseFormat, Settings
 from persona_pipeline.llm.errors import (
     INVALID_OUTPUT_PREFIX,
     MAX_REASON_CHARS,
@@ -49,7 +56,7 @@ from persona_pipeline.llm.errors import (
     GenerationError,
     truncate,
 )
-from persona_pipeline.llm.schema import strict_response_format
+from persona_pipeline.llm.schema import schema_instruction, strict_response_format
 
 # Reasons are stored on failed personas and shown to users: keep them short.
 _MAX_DETAIL_CHARS = 200
@@ -58,6 +65,22 @@ _MAX_LISTED_ERRORS = 3
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_*\-]{4,}")
 # Client-error statuses that say "try again later" rather than "this request is wrong".
 _TRANSIENT_STATUSES = frozenset({408, 409})
+# Shorter strings are not scrubbed from error reasons: they would blank out ordinary words.
+_MIN_SECRET_CHARS = 4
+
+
+class _SettingNames(NamedTuple):
+    """The settings an error reason tells the operator to check."""
+
+    key: str
+    model: str
+    endpoint: str
+
+
+_OPENAI_NAMES = _SettingNames("OPENAI_API_KEY", "OPENAI_MODEL", "OPENAI_BASE_URL")
+_AZURE_NAMES = _SettingNames(
+    "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_DEPLOYMENT", "AZURE_OPENAI_ENDPOINT"
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,19 +107,45 @@ class _ChatCompletion(BaseModel):
     choices: list[_ChatChoice]
 
 
+class _Usage(BaseModel):
+    """The token counts of a ``usage``; the cached count is read on its own
+    (``_cached_tokens``), so a malformed one costs only itself."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
 def openai_client(settings: Settings) -> AsyncOpenAI:
-    """A client configured from the ``OPENAI_*`` settings, making one request per call.
+    """A client configured from the settings, making one request per call: Azure OpenAI's
+    when ``AZURE_OPENAI_ENDPOINT`` is set, else OpenAI's or ``OPENAI_BASE_URL``'s.
 
     Its own retries are off: the ``Retrier`` retries, pausing every call sharing its
-    rate limiter on a 429.
+    rate limiter on a 429. ``OPENAI_EXTRA_HEADERS`` go with every request.
     """
-    if settings.openai_api_key is None:
+    key = settings.llm_api_key
+    if key is None:
         raise ValueError("calling OpenAI needs OPENAI_API_KEY; set it or use GENERATOR=offline")
+    headers = {
+        name: value.get_secret_value() for name, value in settings.openai_extra_headers.items()
+    }
+    if settings.azure_openai_endpoint is not None:
+        # No ``azure_deployment``: the SDK then puts the model sent (a deployment name)
+        # into the path, so PLANNER_MODEL may name another deployment, and the files and
+        # batches endpoints stay where Azure has them.
+        return AsyncAzureOpenAI(
+            azure_endpoint=str(settings.azure_openai_endpoint),
+            api_version=settings.azure_openai_api_version,
+            api_key=key.get_secret_value(),
+            timeout=settings.openai_timeout_s,
+            max_retries=0,
+            default_headers=headers,
+        )
     return AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
+        api_key=key.get_secret_value(),
         base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
         timeout=settings.openai_timeout_s,
         max_retries=0,
+        default_headers=headers,
     )
 
 
@@ -114,16 +163,26 @@ class StructuredChat(Generic[M]):
         *,
         model: str,
         temperature: float | None = None,
+        response_format: ResponseFormat = ResponseFormat.JSON_SCHEMA,
     ) -> None:
-        """Ask ``model`` through ``client``; ``temperature=None`` leaves it to the server."""
+        """Ask ``model`` through ``client``; ``temperature=None`` leaves it to the server.
+
+        ``response_format`` ``json_object`` asks for JSON mode and puts the schema into
+        the system message, for servers without strict structured outputs.
+        """
         self._client = client
         self._response_model = response_model
         self._model = model
         self._temperature = temperature
-        self._extra_body = {"response_format": strict_response_format(response_model)}
-        # Remembered only to scrub it from error reasons, never to send anywhere.
-        api_key = getattr(client, "api_key", None)
-        self._api_key = api_key if isinstance(api_key, str) and len(api_key) >= 4 else None
+        self._mode = response_format
+        self._instruction: str | None = None
+        if response_format is ResponseFormat.JSON_OBJECT:
+            self._response_format: dict[str, Any] = {"type": "json_object"}
+            self._instruction = schema_instruction(response_model)
+        else:
+            self._response_format = strict_response_format(response_model)
+        self._names = _AZURE_NAMES if isinstance(client, AsyncAzureOpenAI) else _OPENAI_NAMES
+        self._secrets = _secrets_of(client)
 
     @property
     def model(self) -> str:
@@ -138,10 +197,34 @@ class StructuredChat(Generic[M]):
     ) -> tuple[M, TokenUsage]:
         """The model's answer to ``messages`` and its tokens, with exactly one API request.
 
-        ``seed`` (omitted when ``None``) and the extra ``headers`` go with the request.
-        Raises ``GenerationError``; a rejected answer's error carries its tokens.
+        The body is ``request_body(messages, seed=seed)``, the answer is judged by
+        ``read_answer``; the extra ``headers`` go with the request. Raises
+        ``GenerationError``; a rejected answer's error carries its tokens.
         """
-        body = await self._post(messages, seed, headers)
+        body = await self._post(self.request_body(messages, seed=seed), headers)
+        return self.read_answer(body)
+
+    def request_body(
+        self, messages: Iterable[ChatCompletionMessageParam], *, seed: int | None = None
+    ) -> dict[str, Any]:
+        """The JSON body ``complete`` sends for ``messages`` (with the schema in the system
+        message in JSON mode); ``temperature`` and ``seed`` only when set."""
+        body: dict[str, Any] = {"model": self._model, "messages": self._messages(messages)}
+        if self._temperature is not None:
+            body["temperature"] = self._temperature
+        if seed is not None:
+            body["seed"] = seed
+        body["response_format"] = self._response_format
+        body["stream"] = False
+        return body
+
+    def read_answer(self, body: Any) -> tuple[M, TokenUsage]:
+        """The answer in a decoded ``chat.completion`` ``body`` and its tokens.
+
+        Judged exactly as ``complete`` judges its own: raises ``GenerationError`` (a cut
+        off, filtered, refused or invalid answer; a body that is no chat completion), a
+        rejected answer's error carrying its tokens.
+        """
         # Read the usage before judging the answer: a rejected answer still cost these tokens.
         usage = _usage_from_body(body)
         message = _first_message(body, usage)
@@ -153,29 +236,28 @@ class StructuredChat(Generic[M]):
             )
         return _parse(self._response_model, message.content, usage), usage
 
-    async def _post(
-        self,
-        messages: Iterable[ChatCompletionMessageParam],
-        seed: int | None,
-        headers: Mapping[str, str] | None,
-    ) -> Any:
-        """Send the Chat Completions request and return the answer's decoded JSON body.
+    def _messages(
+        self, messages: Iterable[ChatCompletionMessageParam]
+    ) -> list[ChatCompletionMessageParam]:
+        listed = list(messages)
+        return listed if self._instruction is None else _with_instruction(listed, self._instruction)
+
+    async def _post(self, body: dict[str, Any], headers: Mapping[str, str] | None) -> Any:
+        """Send the Chat Completions request ``body`` and return the answer's decoded JSON.
 
         ``with_raw_response.create`` keeps the SDK's request handling (auth, headers,
         timeouts, error mapping) but skips building its response models, and passing
-        the prebuilt ``response_format`` in ``extra_body`` keeps the SDK from walking
-        the large schema against its param types on every call. The wire request is
-        what ``parse`` sends (including ``"stream": false``), but for the stripped schema.
+        the body in ``extra_body`` (merged as-is, after the SDK's own fields) keeps the
+        SDK from walking the large schema against its param types on every call. The
+        wire request is ``body``: what ``parse`` sends, but for the stripped schema.
         """
         try:
             raw = await self._client.chat.completions.with_raw_response.create(
-                model=self._model,
-                messages=messages,
+                model=body["model"],
+                messages=body["messages"],
                 stream=False,
-                temperature=self._temperature,
-                seed=omit if seed is None else seed,
                 extra_headers=headers,
-                extra_body=self._extra_body,
+                extra_body=body,
             )
         except openai.APIError as exc:
             raise self._api_error(exc) from exc
@@ -189,7 +271,7 @@ class StructuredChat(Generic[M]):
 
     def _api_error(self, exc: openai.APIError) -> GenerationError:
         """Map an SDK error onto a ``GenerationError`` of the right ``FailureKind``."""
-        model = self._model
+        model, names = self._model, self._names
         if isinstance(exc, openai.APITimeoutError):
             return GenerationError(
                 "OpenAI request timed out (OPENAI_TIMEOUT_S)", kind=FailureKind.TRANSIENT
@@ -197,31 +279,31 @@ class StructuredChat(Generic[M]):
         if isinstance(exc, openai.APIConnectionError):
             cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
             return GenerationError(
-                f"could not reach the OpenAI API ({cause}); check OPENAI_BASE_URL and the network",
+                f"could not reach the OpenAI API ({cause}); check {names.endpoint} and the network",
                 kind=FailureKind.TRANSIENT,
             )
         if isinstance(exc, openai.AuthenticationError):
             return GenerationError(
-                f"OpenAI rejected the API key ({exc.status_code}): check OPENAI_API_KEY",
+                f"OpenAI rejected the API key ({exc.status_code}): check {names.key}",
                 kind=FailureKind.FATAL,
             )
         if isinstance(exc, openai.PermissionDeniedError):
             return GenerationError(
                 f"OpenAI denied access to model {model!r} ({exc.status_code}): check the API "
-                "key's project permissions and OPENAI_MODEL",
+                f"key's project permissions and {names.model}",
                 kind=FailureKind.FATAL,
             )
         if isinstance(exc, openai.NotFoundError):
             return GenerationError(
                 f"OpenAI does not know model {model!r} or the endpoint ({exc.status_code}): "
-                "check OPENAI_MODEL and OPENAI_BASE_URL",
+                f"check {names.model} and {names.endpoint}",
                 kind=FailureKind.FATAL,
             )
         if isinstance(exc, openai.BadRequestError):
             return GenerationError(
                 self._scrub(
                     f"OpenAI rejected the request ({exc.status_code}): {_api_message(exc)}; "
-                    "check that OPENAI_MODEL supports structured outputs and OPENAI_TEMPERATURE"
+                    f"{self._bad_request_hint()}"
                 ),
                 kind=FailureKind.FATAL,
             )
@@ -262,12 +344,45 @@ class StructuredChat(Generic[M]):
             kind=FailureKind.FATAL,
         )
 
+    def _bad_request_hint(self) -> str:
+        model = self._names.model
+        if self._mode is ResponseFormat.JSON_OBJECT:
+            return f"check {model} and OPENAI_TEMPERATURE"
+        return (
+            f"check that {model} supports structured outputs (else set "
+            "OPENAI_RESPONSE_FORMAT=json_object) and OPENAI_TEMPERATURE"
+        )
+
     def _scrub(self, text: str) -> str:
-        """Remove the API key (and anything key-shaped) and cap the length."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
+        """Remove the API key and the extra headers' values (anything key-shaped too) and
+        cap the length."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
         text = _KEY_PATTERN.sub("sk-***", text)
         return _shorten(text, MAX_REASON_CHARS)
+
+
+def _secrets_of(client: AsyncOpenAI) -> tuple[str, ...]:
+    """The client's key and custom header values (``OPENAI_EXTRA_HEADERS``, maybe a gateway
+    token), remembered only to scrub them from error reasons, never to send anywhere."""
+    custom = getattr(client, "_custom_headers", None)  # the SDK keeps no public copy
+    values = [getattr(client, "api_key", None), *(custom.values() if custom else ())]
+    return tuple(v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_CHARS)
+
+
+def _with_instruction(
+    messages: list[ChatCompletionMessageParam], instruction: str
+) -> list[ChatCompletionMessageParam]:
+    """``messages`` with ``instruction`` at the end of the leading system message, so the
+    system message is still the same on every call (the prefix providers cache). Without
+    a leading system message of plain text, the instruction becomes one, first."""
+    first = messages[0] if messages else None
+    if first is None or first["role"] != "system" or not isinstance(first["content"], str):
+        return [{"role": "system", "content": instruction}, *messages]
+    system = cast(
+        ChatCompletionMessageParam, {**first, "content": f"{first['content']}\n\n{instruction}"}
+    )
+    return [system, *messages[1:]]
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -380,15 +495,29 @@ def _api_message(exc: openai.APIError) -> str:
 
 
 def _usage_from_body(body: Any) -> TokenUsage:
-    """The ``usage`` of a decoded response body; zero when it has none (or a malformed one)."""
+    """The ``usage`` of a decoded response body; zero when it has none (or a malformed one).
+
+    ``usage.prompt_tokens_details.cached_tokens`` (OpenAI's prompt caching) is the part of
+    the prompt served from the cache; it is never more than the prompt.
+    """
     try:
-        usage = CompletionUsage.model_validate(body["usage"])
+        raw = body["usage"]
+        usage = _Usage.model_validate(raw)
     except (TypeError, KeyError, ValidationError):
         return TokenUsage()
+    prompt = max(usage.prompt_tokens, 0)
     return TokenUsage(
-        prompt_tokens=max(usage.prompt_tokens or 0, 0),
-        completion_tokens=max(usage.completion_tokens or 0, 0),
+        prompt_tokens=prompt,
+        completion_tokens=max(usage.completion_tokens, 0),
+        cached_prompt_tokens=min(_cached_tokens(raw), prompt),
     )
+
+
+def _cached_tokens(usage: Any) -> int:
+    """``prompt_tokens_details.cached_tokens`` of a raw ``usage``; 0 when missing or malformed."""
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if type(cached) is int and cached > 0 else 0
 
 
 def _shorten(text: str, limit: int = _MAX_DETAIL_CHARS) -> str:

@@ -7,8 +7,13 @@ schema pydantic (through the SDK's helper) builds carries more, such as
 grammar. So every other keyword is removed from the schema sent. No limit is lost:
 the answer is still validated against the full pydantic model, and an answer over
 a limit is an ``INVALID_OUTPUT`` that the retry loop feeds back to the model.
+
+Servers without strict structured outputs get JSON mode instead
+(``OPENAI_RESPONSE_FORMAT=json_object``) and the schema as text in the prompt
+(``schema_instruction``). There it is guidance, not a grammar, so the limits stay in.
 """
 
+import json
 from typing import Any, Final
 
 from openai import Omit
@@ -60,14 +65,32 @@ def strict_response_format(model: type[BaseModel]) -> dict[str, Any]:
     built by the SDK's public helper (as ``chat.completions.parse`` builds it), then
     stripped to ``STRICT_KEYWORDS``.
     """
-    built = type_to_response_format_param(model)
-    if isinstance(built, Omit):  # pragma: no cover - only for an omitted format
-        raise TypeError(f"the SDK built no response_format for {model.__name__}")
-    response_format: dict[str, Any] = dict(built)
+    response_format = _sdk_response_format(model)
     json_schema = dict(response_format["json_schema"])
     json_schema["schema"] = strict_schema(json_schema["schema"])
     response_format["json_schema"] = json_schema
     return response_format
+
+
+def schema_instruction(model: type[BaseModel]) -> str:
+    """The text that asks for an answer shaped like ``model`` where the server cannot be
+    given a schema: one sentence, then the schema in a fenced ``json`` block.
+
+    The schema is the SDK's strict one (every property required, closed objects) with
+    the limits kept. The sentence says "JSON": OpenAI refuses JSON mode without it.
+    """
+    schema = _sdk_response_format(model)["json_schema"]["schema"]
+    return (
+        "Answer with a single JSON object that matches this JSON Schema:\n"
+        f"```json\n{json.dumps(schema, separators=(',', ':'))}\n```"
+    )
+
+
+def _sdk_response_format(model: type[BaseModel]) -> dict[str, Any]:
+    built = type_to_response_format_param(model)
+    if isinstance(built, Omit):  # pragma: no cover - only for an omitted format
+        raise TypeError(f"the SDK built no response_format for {model.__name__}")
+    return dict(built)
 
 
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:

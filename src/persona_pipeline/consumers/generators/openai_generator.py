@@ -7,18 +7,21 @@ Retrying is ``ResilientGenerator``'s job (``consumers/resilience.py``).
 
 ``task.previous_error`` (why the last answer was rejected) is fed back to the
 model, and ``task.variant`` shifts the seed so a regeneration differs.
+
+The Batch API path builds its lines with ``batch_line`` and reads their answers with
+``read``: the same request and the same answer handling as ``generate``, without a call.
 """
 
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from openai import AsyncOpenAI
 from pydantic import Field
 
 from persona_pipeline.consumers.generators.base import Generated, GenerationTask
 from persona_pipeline.consumers.generators.prompts import build_messages
-from persona_pipeline.contracts import PersonaDraft
+from persona_pipeline.contracts import PersonaDraft, TokenUsage
 from persona_pipeline.contracts.persona import ShortText
-from persona_pipeline.core.settings import Settings
+from persona_pipeline.core.settings import ResponseFormat, Settings
 from persona_pipeline.llm.chat import StructuredChat, openai_client
 
 # OpenAI accepts seeds as 64-bit integers; stay well inside for compatible servers.
@@ -48,26 +51,39 @@ class OpenAIGenerator:
         *,
         model: str,
         temperature: float | None = None,
+        response_format: ResponseFormat = ResponseFormat.JSON_SCHEMA,
     ) -> None:
         """Use (and, on ``aclose``, close) ``client``; ``temperature=None`` leaves it to the
-        server's default."""
+        server's default; ``response_format`` as ``StructuredChat`` takes it."""
         self._client = client
         self._chat = StructuredChat(
-            client, PersonaDraftResponse, model=model, temperature=temperature
+            client,
+            PersonaDraftResponse,
+            model=model,
+            temperature=temperature,
+            response_format=response_format,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        """A generator with its own client, configured from ``OPENAI_*`` settings."""
+        """A generator with its own client, configured from the LLM settings (``OPENAI_*``,
+        ``AZURE_OPENAI_*``)."""
         return cls(
             openai_client(settings),
-            model=settings.openai_model,
+            model=settings.llm_model,
             temperature=settings.openai_temperature,
+            response_format=settings.openai_response_format,
         )
 
     @property
     def model(self) -> str:
         return self._chat.model
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The client calls go through; the Batch API path uploads files and creates
+        batches with it (the generator closes it)."""
+        return self._client
 
     async def generate(self, task: GenerationTask) -> Generated:
         """Write the narrative for ``task.skeleton`` with exactly one API request.
@@ -78,10 +94,25 @@ class OpenAIGenerator:
         answer, usage = await self._chat.complete(
             build_messages(task), seed=seed_for(task), headers=_trace_headers(task)
         )
-        return Generated(draft=PersonaDraft.model_validate(answer.model_dump()), usage=usage)
+        return _generated(answer, usage)
+
+    def batch_line(self, task: GenerationTask) -> dict[str, Any]:
+        """The request body ``generate`` would send for ``task``: the ``body`` of its Batch
+        API line (the caller adds ``custom_id``, ``method`` and ``url``)."""
+        return self._chat.request_body(build_messages(task), seed=seed_for(task))
+
+    def read(self, body: Any) -> Generated:
+        """The persona in a ``chat.completion`` ``body`` (a Batch API answer), judged as
+        ``generate`` judges its own answer: raises ``GenerationError`` the same way."""
+        answer, usage = self._chat.read_answer(body)
+        return _generated(answer, usage)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _generated(answer: PersonaDraftResponse, usage: TokenUsage) -> Generated:
+    return Generated(draft=PersonaDraft.model_validate(answer.model_dump()), usage=usage)
 
 
 def seed_for(task: GenerationTask) -> int:

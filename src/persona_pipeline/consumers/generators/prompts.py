@@ -38,7 +38,8 @@ EXPECTED_COMPLETION_TOKENS = 700
 """Budget for one answer: a persona's JSON is typically 300-500 tokens; erring high
 makes the limiter start a little fewer calls rather than trigger 429s."""
 _SCHEMA_CHARS = len(json.dumps(PersonaDraft.model_json_schema(), separators=(",", ":")))
-"""Structured Outputs sends the answer's JSON schema, which counts as prompt tokens."""
+"""The answer's JSON schema counts as prompt tokens, sent as the response format or (in JSON
+mode) at the end of the system message."""
 
 SYSTEM_PROMPT = """\
 You write realistic user personas for product research.
