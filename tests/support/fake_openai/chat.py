@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 
 from .persona import message_texts, persona_for
 from .replies import Reply
+from .strict import strict_schema_problem
 
 _DEFAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
     400: ("Invalid request.", "invalid_request_error", None),
@@ -64,6 +65,30 @@ def api_key(headers: Mapping[str, str]) -> str:
     """The key a request was sent with (OpenAI's bearer token or Azure's ``api-key``)."""
     bearer = headers.get("authorization", "").removeprefix("Bearer ")
     return bearer or headers.get("api-key", "")
+
+
+JSON_OBJECT_NEEDS_JSON = (
+    "'messages' must contain the word 'json' in some form, to use 'response_format' "
+    "of type 'json_object'."
+)
+JSON_SCHEMA_UNSUPPORTED = "response_format of type json_schema is not supported by this server"
+
+
+def request_problem(body: dict[str, Any], *, json_object_only: bool) -> tuple[str, str] | None:
+    """Why the server refuses the chat request ``body`` (message, param), checked before
+    any scripted reply, as OpenAI checks a request before running it; ``None`` if fine.
+
+    ``json_object_only`` plays a server without strict structured outputs.
+    """
+    response_format = body.get("response_format")
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_schema" and json_object_only:
+        return JSON_SCHEMA_UNSUPPORTED, "response_format"
+    if (problem := strict_schema_problem(body)) is not None:
+        return problem, "response_format"
+    if kind == "json_object" and not any("json" in t.lower() for t in message_texts(body)):
+        return JSON_OBJECT_NEEDS_JSON, "messages"
+    return None
 
 
 def answer(reply: Reply, body: dict[str, Any], number: int, *, key: str = "") -> Answer:

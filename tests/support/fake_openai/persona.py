@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from typing import Any
@@ -9,10 +10,11 @@ from typing import Any
 _NAMES = ("Alex Rivera", "Sam Okafor", "Noa Lindqvist", "Priya Raman", "Mateo Silva", "Jun Park")
 
 
-def message_texts(body: dict[str, Any], role: str | None = None) -> list[str]:
+def message_texts(body: dict[str, Any], *roles: str) -> list[str]:
+    """The text of each message of ``body`` (only those with one of ``roles``, if given)."""
     texts: list[str] = []
     for message in body.get("messages") or []:
-        if not isinstance(message, dict) or (role and message.get("role") != role):
+        if not isinstance(message, dict) or (roles and message.get("role") not in roles):
             continue
         content = message.get("content")
         if isinstance(content, str):
@@ -62,6 +64,10 @@ def _anecdote(number: int) -> str:
 def persona_for(body: dict[str, Any], number: int = 1) -> dict[str, Any]:
     """A persona-shaped answer to ``body`` that fits its ``response_format`` schema.
 
+    That is the ``json_schema`` sent or, for ``json_object``, the schema fenced in
+    the prompt (``prompt_schema``); persona fields fill the properties they name,
+    minimal examples the others. Without a schema: the persona itself.
+
     The city (from a ``Location: City, Country`` or ``City:`` line) and the
     occupation (``Occupation:``) of the prompt are echoed in the bio and tags.
     """
@@ -94,11 +100,37 @@ def persona_for(body: dict[str, Any], number: int = 1) -> dict[str, Any]:
 
 
 def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema the answer must fit: the strict one sent, or the one in a json_object prompt."""
     response_format = body.get("response_format")
-    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_object":
+        return prompt_schema(body)
+    if response_format.get("type") != "json_schema":
         return None
     schema = (response_format.get("json_schema") or {}).get("schema")
     return schema if isinstance(schema, dict) else None
+
+
+_FENCED_JSON = re.compile(r"```json[ \t]*\r?\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def prompt_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The first JSON Schema in a fenced ```json block of the system, then the user messages.
+
+    Servers without strict structured outputs only promise *some* JSON object, so
+    clients describe the shape in the prompt; the fake answers with that shape.
+    """
+    texts = message_texts(body, "system", "developer") + message_texts(body, "user")
+    for text in texts:
+        for block in _FENCED_JSON.findall(text):
+            try:
+                schema = json.loads(block)
+            except ValueError:
+                continue
+            if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+                return schema
+    return None
 
 
 def _example(schema: Any) -> Any:

@@ -14,10 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .chat import answer, api_key, capacity_answer, error_response
+from .chat import answer, api_key, capacity_answer, error_response, request_problem
 from .replies import Reply, ReplyRecord, ok
 from .serving import ServedInThread
-from .strict import strict_schema_problem
 
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 
@@ -28,6 +27,8 @@ class FakeOpenAI(ServedInThread):
     ``capacity`` caps the chat requests handled at once (``None``: no cap); one
     arriving over it is answered 429 at once, with ``Retry-After`` only when
     ``capacity_retry_after`` is given, like a server that sheds load.
+    ``json_object_only`` refuses ``json_schema`` response formats (400), like an
+    OpenAI-compatible server without strict structured outputs.
     """
 
     def __init__(
@@ -37,6 +38,7 @@ class FakeOpenAI(ServedInThread):
         host: str = "127.0.0.1",
         capacity: int | None = None,
         capacity_retry_after: float | None = None,
+        json_object_only: bool = False,
     ) -> None:
         super().__init__(host)
         if capacity is not None and capacity < 1:
@@ -44,6 +46,7 @@ class FakeOpenAI(ServedInThread):
         self.latency = latency
         self.capacity = capacity
         self.capacity_retry_after = capacity_retry_after
+        self.json_object_only = json_object_only
         self._lock = threading.RLock()
         self._script: deque[Reply] = deque()
         self._in_flight = 0
@@ -191,8 +194,8 @@ class FakeOpenAI(ServedInThread):
             return _invalid("We could not parse the JSON body of your request.")
         if not isinstance(body, dict):
             return _invalid("The request body must be a JSON object.")
-        if (problem := strict_schema_problem(body)) is not None:
-            return _invalid(problem, "response_format")
+        if problem := request_problem(body, json_object_only=self.json_object_only):
+            return _invalid(*problem)
         with self._lock:
             self._requests.append(body)
             self._headers.append(dict(request.headers))
