@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -19,6 +20,8 @@ from .replies import Reply, ReplyRecord, ok
 from .serving import ServedInThread
 
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+AZURE_CHAT_PATH = re.compile(r"/openai/deployments/[^/]+/chat/completions")
+"""Where ``AsyncAzureOpenAI`` posts chat calls (the deployment named in the path)."""
 
 
 class FakeOpenAI(ServedInThread):
@@ -54,6 +57,11 @@ class FakeOpenAI(ServedInThread):
         self._reset_stats()
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
+
+    @property
+    def azure_endpoint(self) -> str:
+        """The ``azure_endpoint`` for ``AsyncAzureOpenAI`` (no ``/v1``: Azure paths differ)."""
+        return self.base_url.removesuffix("/v1")
 
     # -- scripting -----------------------------------------------------------
 
@@ -123,6 +131,18 @@ class FakeOpenAI(ServedInThread):
             return list(self._headers)
 
     @property
+    def request_queries(self) -> list[dict[str, str]]:
+        """The query parameters of the chat completion requests, in order (Azure's api-version)."""
+        with self._lock:
+            return list(self._queries)
+
+    @property
+    def request_paths(self) -> list[str]:
+        """The URL paths of the chat completion requests, in order."""
+        with self._lock:
+            return list(self._paths)
+
+    @property
     def replies(self) -> list[ReplyRecord]:
         """Every answered chat request, in the order the answers were sent."""
         with self._lock:
@@ -138,6 +158,8 @@ class FakeOpenAI(ServedInThread):
         self._rejected_for_capacity = 0
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
+        self._queries: list[dict[str, str]] = []
+        self._paths: list[str] = []
         self._replies: list[ReplyRecord] = []
         self._completions = 0
 
@@ -148,12 +170,20 @@ class FakeOpenAI(ServedInThread):
             self._calls_by_path[path] += 1
             self._busy += 1
         try:
-            if request.method == "POST" and path.rstrip("/") in CHAT_PATHS:
-                return await self._chat(request)
-            return _not_found(request)
+            return await self._route(request)
         finally:
             with self._lock:
                 self._busy -= 1
+
+    async def _route(self, request: Request) -> Response:
+        path = request.url.path.rstrip("/")
+        if request.method == "POST" and path in CHAT_PATHS:
+            return await self._chat(request)
+        if request.method == "POST" and AZURE_CHAT_PATH.fullmatch(path):
+            if "api-version" not in request.query_params:
+                return _invalid("Missing required query parameter: api-version", "api-version")
+            return await self._chat(request)
+        return _not_found(request)
 
     async def _chat(self, request: Request) -> Response:
         """A chat call: admitted under ``capacity``, then delayed by ``latency`` and answered."""
@@ -199,6 +229,8 @@ class FakeOpenAI(ServedInThread):
         with self._lock:
             self._requests.append(body)
             self._headers.append(dict(request.headers))
+            self._queries.append(dict(request.query_params))
+            self._paths.append(request.url.path)
             reply = self._script.popleft() if self._script else ok()
             self._completions += 1
             number = self._completions
