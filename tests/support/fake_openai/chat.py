@@ -91,12 +91,31 @@ def request_problem(body: dict[str, Any], *, json_object_only: bool) -> tuple[st
     return None
 
 
-def answer(reply: Reply, body: dict[str, Any], number: int, *, key: str = "") -> Answer:
-    """What ``reply`` sends for the chat request ``body`` (the ``number``-th one)."""
+def answer(
+    reply: Reply,
+    body: dict[str, Any],
+    number: int,
+    *,
+    key: str = "",
+    cached_tokens: int | None = None,
+    completion_id: str | None = None,
+) -> Answer:
+    """What ``reply`` sends for the chat request ``body`` (the ``number``-th one).
+
+    ``cached_tokens`` (when prompt caching is on) goes into ``prompt_tokens_details``.
+    """
     if reply.kind == "status":
         return status_answer(reply, body, key)
     if reply.kind == "refusal":
-        refused = completion(body, number, content=None, refusal=reply.message, finish="stop")
+        refused = completion(
+            body,
+            number,
+            content=None,
+            refusal=reply.message,
+            finish="stop",
+            cached_tokens=cached_tokens,
+            completion_id=completion_id,
+        )
         return Answer(200, refused)
     content = reply.content
     if content is None:
@@ -110,6 +129,8 @@ def answer(reply: Reply, body: dict[str, Any], number: int, *, key: str = "") ->
         finish=finish,
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
+        cached_tokens=cached_tokens,
+        completion_id=completion_id,
     )
     return Answer(200, completed)
 
@@ -147,13 +168,23 @@ def completion(
     finish: str,
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
+    cached_tokens: int | None = None,
+    completion_id: str | None = None,
 ) -> dict[str, Any]:
+    """A ``chat.completion`` object (token counts estimated at 4 characters a token)."""
     if prompt_tokens is None:
-        prompt_tokens = max(1, sum(len(text) for text in message_texts(body)) // 4)
+        prompt_tokens = estimated_prompt_tokens(body)
     if completion_tokens is None:
         completion_tokens = max(1, len(content or refusal or "") // 4)
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
     return {
-        "id": f"chatcmpl-fake-{number}",
+        "id": completion_id or f"chatcmpl-fake-{number}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": str(body.get("model", "fake-model")),
@@ -171,9 +202,10 @@ def completion(
                 "finish_reason": finish,
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": usage,
     }
+
+
+def estimated_prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt tokens the fake bills for ``body``: its message text at 4 characters each."""
+    return max(1, sum(len(text) for text in message_texts(body)) // 4)

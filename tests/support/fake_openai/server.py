@@ -15,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .chat import answer, api_key, capacity_answer, error_response, request_problem
+from .chat import (
+    answer,
+    api_key,
+    capacity_answer,
+    error_response,
+    estimated_prompt_tokens,
+    request_problem,
+)
+from .prompt_cache import PromptCache, prompt_text
 from .replies import Reply, ReplyRecord, ok
 from .serving import ServedInThread
 
@@ -32,6 +40,8 @@ class FakeOpenAI(ServedInThread):
     ``capacity_retry_after`` is given, like a server that sheds load.
     ``json_object_only`` refuses ``json_schema`` response formats (400), like an
     OpenAI-compatible server without strict structured outputs.
+    ``prompt_cache_min_tokens`` turns on prompt caching (OpenAI's minimum is 1024):
+    usage then reports ``prompt_tokens_details.cached_tokens``.
     """
 
     def __init__(
@@ -42,6 +52,7 @@ class FakeOpenAI(ServedInThread):
         capacity: int | None = None,
         capacity_retry_after: float | None = None,
         json_object_only: bool = False,
+        prompt_cache_min_tokens: int | None = None,
     ) -> None:
         super().__init__(host)
         if capacity is not None and capacity < 1:
@@ -50,6 +61,9 @@ class FakeOpenAI(ServedInThread):
         self.capacity = capacity
         self.capacity_retry_after = capacity_retry_after
         self.json_object_only = json_object_only
+        self._cache: PromptCache | None = None
+        if prompt_cache_min_tokens is not None:
+            self._cache = PromptCache(prompt_cache_min_tokens)
         self._lock = threading.RLock()
         self._script: deque[Reply] = deque()
         self._in_flight = 0
@@ -75,6 +89,8 @@ class FakeOpenAI(ServedInThread):
         with self._lock:
             self._script.clear()
             self._reset_stats()
+            if self._cache is not None:
+                self._cache.clear()
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until no request (on any path) is running (False if ``timeout`` passes first)."""
@@ -261,7 +277,22 @@ class FakeOpenAI(ServedInThread):
     ) -> Response:
         if reply.kind == "delay" and not await _sleep_unless_disconnected(request, reply.seconds):
             return Response(status_code=499)  # nobody is listening any more
-        return answer(reply, body, number, key=api_key(request.headers)).response()
+        cached = self._cached_tokens(reply, body)
+        key = api_key(request.headers)
+        return answer(reply, body, number, key=key, cached_tokens=cached).response()
+
+    def _cached_tokens(self, reply: Reply, body: dict[str, Any]) -> int | None:
+        """The cached tokens of a prompt about to be run (``None`` with caching off).
+
+        Only prompts that run (not scripted errors) enter the cache, as at OpenAI.
+        """
+        if self._cache is None or reply.kind == "status":
+            return None
+        prompt_tokens = reply.prompt_tokens
+        if prompt_tokens is None:
+            prompt_tokens = estimated_prompt_tokens(body)
+        with self._lock:
+            return self._cache.cached_tokens(prompt_text(body), prompt_tokens)
 
 
 def _not_found(request: Request) -> Response:
