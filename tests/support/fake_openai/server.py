@@ -15,10 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .batch_api import FilesAndBatches
+from .batches import BatchStore
 from .chat import (
     answer,
     api_key,
     capacity_answer,
+    error_body,
     error_response,
     estimated_prompt_tokens,
     request_problem,
@@ -30,6 +33,13 @@ from .serving import ServedInThread
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 AZURE_CHAT_PATH = re.compile(r"/openai/deployments/[^/]+/chat/completions")
 """Where ``AsyncAzureOpenAI`` posts chat calls (the deployment named in the path)."""
+BATCH_NUMBERS = 100_000
+"""Batch lines are answered as personas 100001, 100002, ... so their bios differ from
+those of chat calls (a persona's number picks its name and anecdote)."""
+TOKEN_LIMIT_MESSAGE = (
+    "Enqueued token limit reached for this model in your organization. "
+    "Please try again once some in_progress batches have been completed."
+)
 
 
 class FakeOpenAI(ServedInThread):
@@ -42,6 +52,7 @@ class FakeOpenAI(ServedInThread):
     OpenAI-compatible server without strict structured outputs.
     ``prompt_cache_min_tokens`` turns on prompt caching (OpenAI's minimum is 1024):
     usage then reports ``prompt_tokens_details.cached_tokens``.
+    ``batch_step_s`` is how long each state of a batch lasts.
     """
 
     def __init__(
@@ -53,6 +64,7 @@ class FakeOpenAI(ServedInThread):
         capacity_retry_after: float | None = None,
         json_object_only: bool = False,
         prompt_cache_min_tokens: int | None = None,
+        batch_step_s: float = 0.1,
     ) -> None:
         super().__init__(host)
         if capacity is not None and capacity < 1:
@@ -69,6 +81,10 @@ class FakeOpenAI(ServedInThread):
         self._in_flight = 0
         self._busy = 0
         self._reset_stats()
+        self._batch_script: deque[Reply] = deque()
+        self._store = BatchStore(batch_step_s, self._answer_batch_line)
+        self._files_and_batches = FilesAndBatches(self._store, self._lock)
+        self._reset_batches()
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
 
@@ -89,8 +105,39 @@ class FakeOpenAI(ServedInThread):
         with self._lock:
             self._script.clear()
             self._reset_stats()
+            self._reset_batches()
             if self._cache is not None:
                 self._cache.clear()
+
+    def script_batch(self, *replies: Reply) -> None:
+        """Queue replies for the next batch lines answered, one a line in file order.
+
+        Batch lines never consume the chat ``script``, nor chat calls this one.
+        """
+        with self._lock:
+            self._batch_script.extend(replies)
+
+    def hold_batches(self) -> None:
+        """Keep every batch, new and existing, in ``in_progress`` (no line answered)."""
+        with self._lock:
+            self._store.hold(time.monotonic())
+
+    def release_batches(self) -> None:
+        """Let held batches go on: ``in_progress`` ends now, or a step after it began."""
+        with self._lock:
+            self._store.release(time.monotonic())
+
+    def expire_next_batch(self, *, answered: int = 0) -> None:
+        """The next batch created answers its first ``answered`` lines, then ends ``expired``."""
+        with self._lock:
+            self._store.next_expire = answered
+
+    def fail_next_batch(
+        self, message: str = TOKEN_LIMIT_MESSAGE, *, code: str = "token_limit_exceeded"
+    ) -> None:
+        """The next batch created ends ``failed`` at validation, with this error."""
+        with self._lock:
+            self._store.next_failure = (code, message)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until no request (on any path) is running (False if ``timeout`` passes first)."""
@@ -159,6 +206,36 @@ class FakeOpenAI(ServedInThread):
             return list(self._paths)
 
     @property
+    def batches(self) -> list[dict[str, Any]]:
+        """Every batch (a ``Batch`` object in its current state), in creation order."""
+        with self._lock:
+            return self._store.all(time.monotonic())
+
+    @property
+    def batches_created(self) -> int:
+        with self._lock:
+            return self._store.created
+
+    @property
+    def batch_requests(self) -> list[dict[str, Any]]:
+        """The bodies of the batch lines answered, in the order they were answered.
+
+        Like ``requests``, only those that passed the request checks.
+        """
+        with self._lock:
+            return list(self._batch_requests)
+
+    def batch_lines(self, batch_id: str) -> list[dict[str, Any]]:
+        """The input lines of a batch (those that parse as JSON objects), in file order.
+
+        Raises ``KeyError`` for an unknown ``batch_id``.
+        """
+        with self._lock:
+            if batch_id not in self._store.jobs:
+                raise KeyError(batch_id)
+            return self._store.input_lines(batch_id)
+
+    @property
     def replies(self) -> list[ReplyRecord]:
         """Every answered chat request, in the order the answers were sent."""
         with self._lock:
@@ -191,6 +268,12 @@ class FakeOpenAI(ServedInThread):
             with self._lock:
                 self._busy -= 1
 
+    def _reset_batches(self) -> None:
+        self._batch_script.clear()
+        self._batch_requests: list[dict[str, Any]] = []
+        self._batch_answers = 0
+        self._store.reset()
+
     async def _route(self, request: Request) -> Response:
         path = request.url.path.rstrip("/")
         if request.method == "POST" and path in CHAT_PATHS:
@@ -199,6 +282,8 @@ class FakeOpenAI(ServedInThread):
             if "api-version" not in request.query_params:
                 return _invalid("Missing required query parameter: api-version", "api-version")
             return await self._chat(request)
+        if (response := await self._files_and_batches.route(request)) is not None:
+            return response
         return _not_found(request)
 
     async def _chat(self, request: Request) -> Response:
@@ -280,6 +365,24 @@ class FakeOpenAI(ServedInThread):
         cached = self._cached_tokens(reply, body)
         key = api_key(request.headers)
         return answer(reply, body, number, key=key, cached_tokens=cached).response()
+
+    def _answer_batch_line(self, body: dict[str, Any], key: str) -> tuple[int, dict[str, Any]]:
+        """One batch line, answered as a chat call would be (called under the lock)."""
+        if problem := request_problem(body, json_object_only=self.json_object_only):
+            message, param = problem
+            return 400, error_body(message, "invalid_request_error", None, param)
+        self._batch_requests.append(body)
+        reply = self._batch_script.popleft() if self._batch_script else ok()
+        self._batch_answers += 1
+        result = answer(
+            reply,
+            body,
+            BATCH_NUMBERS + self._batch_answers,
+            key=key,
+            cached_tokens=self._cached_tokens(reply, body),
+            completion_id=f"chatcmpl-fake-batch-{self._batch_answers}",
+        )
+        return result.status_code, result.body
 
     def _cached_tokens(self, reply: Reply, body: dict[str, Any]) -> int | None:
         """The cached tokens of a prompt about to be run (``None`` with caching off).
