@@ -5,7 +5,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from persona_pipeline.contracts import Constraints, Persona, PersonaRequested, RequestState
+from persona_pipeline.contracts import (
+    Constraints,
+    GenerationMode,
+    Persona,
+    PersonaRequested,
+    RequestState,
+)
 from persona_pipeline.contracts.events import MAX_BRIEF_CHARS, MAX_PERSONAS_PER_REQUEST
 from persona_pipeline.contracts.plan import AudiencePlan
 from persona_pipeline.core.persona_store import Ordering
@@ -27,6 +33,12 @@ class CreatePersonas(BaseModel):
         "constraints still override it.",
     )
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    mode: GenerationMode | None = Field(
+        default=None,
+        description="`batch`: through the provider's Batch API, at its lower price, done "
+        "within its completion window (24 h); `sync`: personas within seconds. Unset: the "
+        "worker's `OPENAI_BATCH_THRESHOLD` decides.",
+    )
 
     def to_event(self, requested_by: str | None) -> PersonaRequested:
         return PersonaRequested(
@@ -35,6 +47,7 @@ class CreatePersonas(BaseModel):
             constraints=self.constraints,
             audience=self.audience,
             seed=self.seed,
+            mode=self.mode,
             requested_by=requested_by,
         )
 

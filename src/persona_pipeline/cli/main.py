@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from persona_pipeline.contracts.requests import GenerationMode
 from persona_pipeline.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -238,6 +239,14 @@ def request(
             "queued with its id and the same options can never generate it twice."
         ),
     ] = None,
+    mode: Annotated[
+        GenerationMode | None,
+        typer.Option(
+            help="batch: through the provider's Batch API, at half the price, done within "
+            "24 h; sync: personas within seconds (default: the worker's "
+            "OPENAI_BATCH_THRESHOLD decides)."
+        ),
+    ] = None,
 ) -> None:
     """Publish a generation request to Kafka; with --wait, show progress and the personas."""
     from persona_pipeline.producers.cli import run_request
@@ -257,8 +266,8 @@ def request(
         seed,
         audience,
     )
-    if request_id is not None:
-        event = event.model_copy(update={"request_id": request_id})
+    changes = {"request_id": request_id, "mode": mode}
+    event = event.model_copy(update={k: v for k, v in changes.items() if v is not None})
     code = asyncio.run(run_request(settings, event, wait=wait, deadline_s=timeout))
     raise typer.Exit(code)
 

@@ -24,6 +24,7 @@ from persona_pipeline.audience.llm_planner import build_planner
 from persona_pipeline.audience.planner import Planner
 from persona_pipeline.audience.reference import Reference
 from persona_pipeline.consumers import endpoints
+from persona_pipeline.consumers.batch_generation import BatchPoller, batch_generation
 from persona_pipeline.consumers.dispatcher import Dispatcher
 from persona_pipeline.consumers.emitter import DeadLetters, KafkaEventSink
 from persona_pipeline.consumers.generators.base import PersonaGenerator
@@ -33,7 +34,8 @@ from persona_pipeline.consumers.handler import RequestHandler, parse_leniently
 from persona_pipeline.consumers.progress import ConsumerWatch
 from persona_pipeline.consumers.reconciler import Reconciler
 from persona_pipeline.consumers.resilience import build_resilient_generator
-from persona_pipeline.consumers.service import DedupPolicy, GenerationService
+from persona_pipeline.consumers.service import GenerationService
+from persona_pipeline.consumers.stages import DedupPolicy, Stages
 from persona_pipeline.contracts import PersonaCreated, PersonaFailed, TokenUsage
 from persona_pipeline.contracts.topics import CONSUMER_GROUP
 from persona_pipeline.core import telemetry
@@ -148,13 +150,12 @@ def create_worker(
         stale_after_s=settings.reconcile_stale_after_s,
         max_redrives=settings.reconcile_max_redrives,
     )
-    service = GenerationService(
+    stages = Stages(
         personas=PersonaStore(collections),
         requests=requests,
         stats=StatsStore(collections),
         planner=planner,
         sampler=QuotaSampler(Gazetteer.load(), Reference.load().population),
-        generator=generator,
         events=KafkaEventSink(created, failed, metrics),
         metrics=metrics,
         prices=PriceTable.with_overrides(settings.price_table),
@@ -162,7 +163,22 @@ def create_worker(
             threshold=settings.near_duplicate_threshold,
             max_regenerations=settings.near_duplicate_max_regenerations,
         ),
+        generator_name=generator.name,
+        model=generator.model,
+    )
+    batches = batch_generation(
+        inner,
+        stages,
+        poll_s=settings.openai_batch_poll_s,
+        max_rounds=settings.openai_batch_max_rounds,
+    )
+    poller = BatchPoller(batches, settings.openai_batch_poll_s) if batches else None
+    service = GenerationService(
+        stages=stages,
+        generator=generator,
         concurrency=settings.generation_concurrency,
+        batches=batches,
+        batch_threshold=settings.openai_batch_threshold,
         heartbeat_s=settings.reconcile_stale_after_s / 4,
     )
     handler = RequestHandler(service, DeadLetters(dead_letter, topics.requests, metrics), metrics)
@@ -200,9 +216,13 @@ def create_worker(
         if settings.kafka_create_topics:
             await ensure_topics(settings)
         reconciler.start()
+        if poller is not None:
+            poller.start()
 
     async def drain() -> None:
         await reconciler.stop()
+        if poller is not None:
+            await poller.stop()
         await dispatcher.drain(settings.shutdown_grace_s)
 
     async def stop() -> None:

@@ -28,7 +28,8 @@ from pydantic import ValidationError
 
 from persona_pipeline.audience.planner import AudienceError
 from persona_pipeline.consumers.emitter import DeadLetters
-from persona_pipeline.consumers.service import GenerationService, now_ms
+from persona_pipeline.consumers.service import GenerationService
+from persona_pipeline.consumers.stages import now_ms
 from persona_pipeline.contracts import PersonaRequested
 from persona_pipeline.core import correlation
 from persona_pipeline.core.metrics import PipelineMetrics
@@ -124,7 +125,7 @@ class RequestHandler:
                 await anyio.sleep(pause)
 
     async def _reject(self, message: KafkaMessage, request: PersonaRequested, reason: str) -> None:
-        await self.service.requests.reject(request.request_id, reason)
+        await self.service.stages.requests.reject(request.request_id, reason)
         await self._dead_letter(message, reason)
 
     async def _dead_letter(self, message: KafkaMessage, summary: str) -> None:

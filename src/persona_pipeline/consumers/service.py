@@ -16,6 +16,11 @@ Invariants this module keeps (see docs/ARCHITECTURE.md):
   costs no LLM call (run side by side, both would pay for the missing ordinals);
 - while a request generates, a heartbeat moves its ``progress_at`` (every
   ``heartbeat_s``), so the reconciler re-drives only requests that really stalled;
+- a request in ``batch`` mode is planned and submitted here, then left to the batch
+  poller (``consumers/batch_generation.py``); a delivery of a request waiting for its
+  batch changes nothing;
+- a cancel stops a generating request from starting more personas (seen at the next
+  heartbeat); it ends ``cancelled`` with what was stored;
 - the caller commits the Kafka offset only after ``process`` returns.
 """
 
@@ -24,43 +29,18 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from loguru import logger
 
-from persona_pipeline.audience.planner import Planner
-from persona_pipeline.consumers.batcher import InsertBatcher
-from persona_pipeline.consumers.dedup import MinHasher, NearDuplicateIndex, fingerprint_text
-from persona_pipeline.consumers.emitter import EventSink
-from persona_pipeline.consumers.generators.base import GenerationTask, PersonaGenerator
-from persona_pipeline.consumers.grounding import Cell, QuotaSampler
-from persona_pipeline.contracts import (
-    Persona,
-    PersonaCreated,
-    PersonaDraft,
-    PersonaFailed,
-    PersonaRequested,
-    RequestState,
-    TokenUsage,
-)
-from persona_pipeline.contracts.plan import AudiencePlan, Source
-from persona_pipeline.core.documents import brief_key, to_document
-from persona_pipeline.core.metrics import PipelineMetrics
-from persona_pipeline.core.persona_store import PersonaStore
-from persona_pipeline.core.pricing import PriceTable
-from persona_pipeline.core.request_store import RequestStore
-from persona_pipeline.core.stats_store import StatsStore
+from persona_pipeline.consumers.generators.base import PersonaGenerator
+from persona_pipeline.consumers.stages import Candidate, Outcome, Stages, Taken
+from persona_pipeline.contracts import GenerationMode, PersonaRequested, RequestState, TokenUsage
+from persona_pipeline.contracts.requests import BATCH_STATES
+from persona_pipeline.core.request_store import NotStartedError
 from persona_pipeline.llm.errors import GenerationError
 
-RECENT_FOR_DEDUP = 300
 K = TypeVar("K", bound=Hashable)
-
-
-def now_ms() -> datetime:
-    """Now, truncated to what BSON dates keep, so the stored and published times agree."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class KeyedLocks(Generic[K]):
@@ -87,61 +67,21 @@ class KeyedLocks(Generic[K]):
         return len(self._locks)
 
 
-@dataclass(frozen=True, slots=True)
-class DedupPolicy:
-    threshold: float
-    max_regenerations: int
-
-
-@dataclass
-class _Candidate:
-    """One ordinal's generation so far, across retries and regenerations."""
-
-    persona: Persona
-    signature: tuple[int, ...]
-    attempts: int
-    near_duplicates: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Planned:
-    """A request's plan and the cell of each ordinal."""
-
-    plan: AudiencePlan
-    cells: list[Cell]
-
-    @property
-    def locale(self) -> str | None:
-        language = self.plan.language
-        return None if language.source is Source.DEFAULT else language.code
-
-
-@dataclass
-class _Outcome:
-    """What one delivery of a request produced, filled in by its ordinals' tasks."""
-
-    personas: dict[int, Persona] = field(default_factory=dict)
-    failures: dict[int, str] = field(default_factory=dict)
-    retries: int = 0
-    near_duplicates: int = 0
+class BatchSubmitter(Protocol):
+    async def submit(self, request: PersonaRequested, taken: Taken) -> RequestState:
+        """Send the request's missing ordinals to the provider's Batch API."""
+        ...
 
 
 @dataclass
 class GenerationService:
-    personas: PersonaStore
-    requests: RequestStore
-    stats: StatsStore
-    planner: Planner
-    sampler: QuotaSampler
+    stages: Stages
     generator: PersonaGenerator
-    events: EventSink
-    metrics: PipelineMetrics
-    prices: PriceTable
-    dedup: DedupPolicy
     concurrency: int
+    batches: BatchSubmitter | None = None
+    """None when the generator has no Batch API: ``batch`` requests then run synchronously."""
+    batch_threshold: int | None = None
     heartbeat_s: float = 30.0
-    hasher: MinHasher = field(default_factory=MinHasher)
-    inserts: InsertBatcher = field(init=False)
     _slots: asyncio.Semaphore = field(init=False)
     _storing: asyncio.Semaphore = field(init=False)
     _running: "KeyedLocks[uuid.UUID]" = field(init=False)
@@ -150,193 +90,116 @@ class GenerationService:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._storing = asyncio.Semaphore(self.concurrency)
         self._running = KeyedLocks()
-        self.inserts = InsertBatcher(self.personas, on_batch=self.metrics.insert_batch_size.observe)
-        if not self.prices.knows(self.generator.model):
+
+    def mode_for(self, request: PersonaRequested) -> GenerationMode:
+        """The mode the request asks for (or the threshold picks), if this worker can."""
+        mode = request.mode
+        if mode is None:
+            threshold = self.batch_threshold
+            batch = threshold is not None and request.count >= threshold
+            mode = GenerationMode.BATCH if batch else GenerationMode.SYNC
+        if mode is GenerationMode.BATCH and self.batches is None:
             logger.warning(
-                "no price for model {}; costs will read 0 (set PRICE_TABLE)", self.generator.model
+                "request {} asks for batch mode, but generator {} has no Batch API: "
+                "generating it synchronously",
+                request.request_id,
+                self.generator.name,
             )
+            return GenerationMode.SYNC
+        return mode
 
     async def process(self, request: PersonaRequested) -> RequestState:
         """Generate what is missing, announce everything; raises on infrastructure errors."""
         async with self._running.hold(request.request_id):
-            self.metrics.requests_in_flight.inc()
-            beating = asyncio.create_task(self._heartbeat(request))
+            self.stages.metrics.requests_in_flight.inc()
+            outcome = Outcome()
+            beating = asyncio.create_task(self._heartbeat(request, outcome))
             try:
-                return await self._process(request)
+                return await self._process(request, outcome)
             finally:
                 beating.cancel()
-                self.metrics.requests_in_flight.dec()
+                self.stages.metrics.requests_in_flight.dec()
 
-    async def _heartbeat(self, request: PersonaRequested) -> None:
-        """Tell the reconciler the request is alive; a failed beat is only logged (the
-        next one, or the settlement, moves ``progress_at`` anyway)."""
+    async def _heartbeat(self, request: PersonaRequested, outcome: Outcome) -> None:
+        """Tell the reconciler the request is alive, and learn of a cancel; a failed beat
+        is only logged (the next one, or the settlement, moves ``progress_at`` anyway)."""
+        requests = self.stages.requests
         while True:
             await asyncio.sleep(self.heartbeat_s)
             try:
-                await self.requests.heartbeat(request.request_id)
+                await requests.heartbeat(request.request_id)
+                outcome.cancelled = await requests.cancel_requested(request.request_id)
             except Exception as exc:  # never let a heartbeat fail the request
                 logger.warning("heartbeat of request {} failed: {}", request.request_id, exc)
 
-    async def _process(self, request: PersonaRequested) -> RequestState:
-        plan = await self.requests.mark_generating(request, self.generator.name)
-        if plan is None:
-            fresh = await self.planner.plan(request)  # AudienceError: the handler dead-letters
-            plan = await self.requests.keep_plan(request.request_id, fresh)
-        planned = _Planned(plan, self.sampler.cells(plan, request.count, request.effective_seed))
-        stored = await self.personas.for_request(request.request_id)
-        for persona in stored.values():
-            await self.events.created(PersonaCreated.for_persona(persona))
-        index = await self._dedup_index(request, stored)
-        missing = [o for o in range(request.count) if o not in stored]
-        outcome = _Outcome(personas=dict(stored))
+    async def _process(self, request: PersonaRequested, outcome: Outcome) -> RequestState:
+        mode = self.mode_for(request)
+        try:
+            taken = await self.stages.take(request, mode)
+        except NotStartedError as exc:
+            if exc.state in BATCH_STATES or exc.state is RequestState.CANCELLED:
+                return exc.state  # the batch poller drives it, or it is over
+            return await self.stages.settle_cancelled(request)
+        missing = taken.missing(request.count)
+        if mode is GenerationMode.BATCH and missing and self.batches is not None:
+            return await self.batches.submit(request, taken)
+        outcome.personas.update(taken.stored)
         async with asyncio.TaskGroup() as group:
             for ordinal in missing:
-                group.create_task(self._produce(request, planned, ordinal, index, outcome))
-        for ordinal, reason in sorted(outcome.failures.items()):
-            event = PersonaFailed.for_ordinal(request.request_id, ordinal, reason, now_ms())
-            await self.events.failed(event)
-        self.metrics.ordinals_failed.inc(len(outcome.failures))
-        settled = await self.requests.finish(
-            request, outcome.personas, outcome.failures, outcome.retries, plan.planning
-        )
-        await self.stats.apply(settled.newly_counted, settled.failed_delta, outcome.near_duplicates)
-        state = settled.state
-        logger.info(
-            "request {} {}: {} new, {} reused, {} failed",
-            request.request_id,
-            state.value,
-            len(missing) - len(outcome.failures),
-            len(stored),
-            len(outcome.failures),
-        )
-        return state
-
-    async def _dedup_index(
-        self, request: PersonaRequested, stored: dict[int, Persona]
-    ) -> NearDuplicateIndex:
-        """Recent personas of the same brief, plus this request's stored ones (their stored
-        signatures come with the recent ones unless they fell out of that window)."""
-        index = NearDuplicateIndex(self.dedup.threshold)
-        recent = await self.personas.recent_signatures(request.brief, RECENT_FOR_DEDUP)
-        for key, signature in recent:
-            index.add(key, signature)
-        indexed = {key for key, _ in recent}
-        for persona in stored.values():
-            if str(persona.id) not in indexed:
-                index.add(str(persona.id), self._signature(persona))
-        return index
-
-    def _signature(self, persona: Persona) -> tuple[int, ...]:
-        text = fingerprint_text(
-            persona.name, persona.occupation, persona.location.city, persona.bio
-        )
-        return self.hasher.signature(text)
+                group.create_task(self._produce(request, taken, ordinal, outcome))
+        new = len(outcome.personas) - len(taken.stored)
+        return await self.stages.settle(request, taken.planned.plan, outcome, new=new)
 
     async def _produce(
-        self,
-        request: PersonaRequested,
-        planned: _Planned,
-        ordinal: int,
-        index: NearDuplicateIndex,
-        outcome: _Outcome,
+        self, request: PersonaRequested, taken: Taken, ordinal: int, outcome: Outcome
     ) -> None:
         """Generate, store and announce one ordinal, or record why it failed.
 
         A generation slot is handed over to a storage slot (both ``concurrency``
         wide) once the answer is in, so the next call starts while this one is
         written, and a crash can lose at most twice ``concurrency`` paid answers
-        however far storage lags behind."""
+        however far storage lags behind. Once a cancel is seen, ordinals not yet
+        started are left undone."""
+        metrics = self.stages.metrics
         try:
             async with self._slots:
-                self.metrics.in_flight.inc()
+                if outcome.cancelled:
+                    return
+                metrics.in_flight.inc()
                 try:
-                    candidate = await self._generate_distinct(request, planned, ordinal, index)
+                    candidate = await self._generate_distinct(request, taken, ordinal)
                     await self._storing.acquire()
                 finally:
-                    self.metrics.in_flight.dec()
+                    metrics.in_flight.dec()
         except GenerationError as exc:
             logger.warning("ordinal {} of {} failed: {}", ordinal, request.request_id, exc.reason)
             outcome.failures[ordinal] = exc.reason
             outcome.retries += exc.attempts - 1
             return
         try:
-            outcome.personas[ordinal] = await self._store(request, candidate)
+            outcome.personas[ordinal] = await self.stages.store(request, candidate)
         finally:
             self._storing.release()
         outcome.retries += candidate.attempts - 1
         outcome.near_duplicates += candidate.near_duplicates
 
     async def _generate_distinct(
-        self,
-        request: PersonaRequested,
-        planned: _Planned,
-        ordinal: int,
-        index: NearDuplicateIndex,
-    ) -> _Candidate:
-        usage, attempts, caught, duplicate_of = TokenUsage(), 0, 0, None
-        seed = request.effective_seed
-        for variant in range(self.dedup.max_regenerations + 1):
-            task = GenerationTask(
-                brief=request.brief,
-                skeleton=self.sampler.skeleton(planned.cells[ordinal], seed, ordinal, variant),
-                ordinal=ordinal,
-                seed=seed,
-                locale=planned.locale,
-                subject=planned.plan.subject,
-                request_id=request.request_id,
-                variant=variant,
-            )
+        self, request: PersonaRequested, taken: Taken, ordinal: int
+    ) -> Candidate:
+        """An answer for the ordinal that nearly duplicates no known persona, drawing
+        another skeleton of the same cell a bounded number of times."""
+        stages = self.stages
+        usage, attempts, caught = TokenUsage(), 0, 0
+        for variant in range(stages.dedup.max_regenerations + 1):
+            task = stages.task(request, taken.planned, ordinal, variant)
             generated = await self.generator.generate(task)
             usage += generated.usage
             attempts += generated.attempts
-            persona = self._assemble(request, task, generated.draft, usage)
-            signature = self._signature(persona)
-            match = index.find(signature)
-            if match is None:
-                duplicate_of = None
+            persona = stages.assemble(request, task, generated.draft, usage)
+            signature, duplicate_of = stages.judge(persona, taken.index)
+            if duplicate_of is None:
                 break
-            duplicate_of = uuid.UUID(match)
             caught += 1
-            self.metrics.near_duplicates.inc()
-        if duplicate_of is not None:
-            persona = persona.model_copy(update={"near_duplicate_of": duplicate_of})
-        index.add(str(persona.id), signature)
-        return _Candidate(persona, signature, attempts, near_duplicates=caught)
-
-    def _assemble(
-        self,
-        request: PersonaRequested,
-        task: GenerationTask,
-        draft: PersonaDraft,
-        usage: TokenUsage,
-    ) -> Persona:
-        model = self.generator.model
-        return Persona.assemble(
-            request_id=request.request_id,
-            ordinal=task.ordinal,
-            skeleton=task.skeleton,
-            draft=draft,
-            generator=self.generator.name,
-            model=model,
-            usage=usage,
-            cost_usd=self.prices.cost(model, usage),
-            created_at=now_ms(),
-        )
-
-    async def _store(self, request: PersonaRequested, candidate: _Candidate) -> Persona:
-        """Insert and announce; returns the persona as stored (possibly another worker's)."""
-        persona = candidate.persona
-        document = to_document(
-            persona,
-            minhash=list(candidate.signature),
-            brief_key=brief_key(request.brief),
-            near_duplicates=candidate.near_duplicates,  # lets a stats rebuild recount them
-        )
-        if await self.inserts.insert(document):
-            self.metrics.personas_stored.inc()
-            self.metrics.cost.labels(persona.model).inc(persona.cost_usd)
-        else:  # another worker stored it first (a rebalance mid-request): announce theirs
-            theirs = await self.personas.get(persona.id)
-            persona = theirs or persona
-        await self.events.created(PersonaCreated.for_persona(persona))
-        return persona
+        candidate = Candidate(persona, signature, attempts, near_duplicates=caught)
+        stages.accept(candidate, duplicate_of, taken.index)
+        return candidate

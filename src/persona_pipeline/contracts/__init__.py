@@ -18,13 +18,20 @@ from persona_pipeline.contracts.persona import (
     Skeleton,
     TokenUsage,
 )
-from persona_pipeline.contracts.requests import RequestState, RequestStatus
+from persona_pipeline.contracts.requests import (
+    BatchProgress,
+    GenerationMode,
+    RequestState,
+    RequestStatus,
+)
 from persona_pipeline.contracts.topics import Topics
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BatchProgress",
     "BigFive",
     "Constraints",
+    "GenerationMode",
     "Location",
     "Persona",
     "PersonaCreated",

@@ -22,6 +22,7 @@ from persona_pipeline.contracts.plan import (
     Source,
     Weight,
 )
+from persona_pipeline.contracts.requests import GenerationMode
 
 SCHEMA_VERSION: Literal[1] = 1
 CONTENT_FIELDS = {"brief", "count", "constraints", "audience", "seed"}
@@ -126,6 +127,13 @@ class PersonaRequested(_Event):
     )
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = Field(
         default=None, description="Makes grounding (and the offline generator) reproducible."
+    )
+    mode: GenerationMode | None = Field(
+        default=None,
+        description="`batch` generates through the provider's Batch API (lower price, "
+        "results within its completion window); `sync` one call per persona. Unset: "
+        "`batch` at or above the worker's `OPENAI_BATCH_THRESHOLD`, else `sync`. How, not "
+        "what: a redelivery with another mode is the same request.",
     )
     requested_by: Annotated[str, StringConstraints(max_length=120)] | None = None
     requested_at: datetime = Field(default_factory=utcnow)

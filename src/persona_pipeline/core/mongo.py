@@ -97,6 +97,8 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 REQUEST_INDEXES = [
     # The reconciler's scan: requests not final whose progress stopped, oldest first.
     IndexModel([("status", ASCENDING), ("progress_at", ASCENDING)], name="status_progress"),
+    # The batch poller's scan: requests waiting for a provider batch, due first.
+    IndexModel([("status", ASCENDING), ("poll_at", ASCENDING)], name="status_poll"),
 ]
 
 

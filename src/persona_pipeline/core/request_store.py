@@ -15,18 +15,42 @@ reconciler ends it as not accepted.
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from persona_pipeline.contracts import Persona, PersonaRequested, RequestState, RequestStatus
+from persona_pipeline.contracts import (
+    GenerationMode,
+    Persona,
+    PersonaRequested,
+    RequestState,
+    RequestStatus,
+)
 from persona_pipeline.contracts.events import utcnow
 from persona_pipeline.contracts.plan import AudiencePlan, Planning
+from persona_pipeline.contracts.requests import BATCH_STATES
 from persona_pipeline.core.mongo import Collections
 
-ACTIVE = [RequestState.PENDING.value, RequestState.GENERATING.value]
+ACTIVE = [
+    RequestState.PENDING.value,
+    RequestState.GENERATING.value,
+    *(state.value for state in BATCH_STATES),
+]
+IN_BATCH = [state.value for state in BATCH_STATES]
+# A delivery does not (re)start a request that waits for a provider batch or was cancelled.
+NOT_STARTABLE = [*IN_BATCH, RequestState.CANCELLED.value]
+
+
+class NotStartedError(Exception):
+    """A delivery of a request that is not to be (re)started here: it waits for a provider
+    batch (the batch poller drives it), was cancelled, or has a cancel pending."""
+
+    def __init__(self, state: RequestState, *, cancel_requested: bool) -> None:
+        super().__init__(state.value)
+        self.state = state
+        self.cancel_requested = cancel_requested
 
 
 class RequestConflictError(Exception):
@@ -150,19 +174,29 @@ class RequestStore:
         return PersonaRequested.model_validate(doc["event"]) if doc else None
 
     async def mark_generating(
-        self, request: PersonaRequested, generator: str
+        self, request: PersonaRequested, generator: str, mode: GenerationMode
     ) -> AudiencePlan | None:
         """Record that a worker took the request; returns the plan stored with it by an
-        earlier delivery (read in the same round trip), or None on the first one."""
+        earlier delivery (read in the same round trip), or None on the first one.
+
+        Raises ``NotStartedError`` for a request waiting for its batch or cancelled, and
+        ``RequestConflictError`` for a delivery the stored request refuses."""
         now = utcnow()
         try:
             doc = await self._requests.find_one_and_update(
-                {"_id": request.request_id, "unqueued": {"$ne": True}, **_same_content(request)},
+                {
+                    "_id": request.request_id,
+                    "unqueued": {"$ne": True},
+                    "status": {"$nin": NOT_STARTABLE},
+                    "cancel_requested": {"$ne": True},
+                    **_same_content(request),
+                },
                 {
                     "$setOnInsert": _on_insert(request, now),
                     "$set": {
                         "status": RequestState.GENERATING.value,
                         "generator": generator,
+                        "mode": mode.value,
                         "updated_at": now,
                         "progress_at": now,
                         "finished_at": None,
@@ -177,8 +211,19 @@ class RequestStore:
             raise await self._refusal(request) from None
         return _plan_in(doc)
 
-    async def _refusal(self, request: PersonaRequested) -> RequestConflictError:
-        doc = await self._requests.find_one({"_id": request.request_id}, {"unqueued": 1}) or {}
+    async def _refusal(self, request: PersonaRequested) -> Exception:
+        doc = (
+            await self._requests.find_one(
+                {"_id": request.request_id},
+                {"unqueued": 1, "status": 1, "cancel_requested": 1, "content_hash": 1},
+            )
+            or {}
+        )
+        same = doc.get("content_hash", request.content_hash()) == request.content_hash()
+        if same and not doc.get("unqueued"):
+            cancel = bool(doc.get("cancel_requested"))
+            if doc.get("status") in NOT_STARTABLE or cancel:
+                return NotStartedError(RequestState(str(doc["status"])), cancel_requested=cancel)
         if doc.get("unqueued"):
             return RequestConflictError(
                 "the API answered 503 for this request (not queued); a late copy is ignored",
@@ -306,14 +351,19 @@ class RequestStore:
         failures: dict[int, str],
         retries: int,
         planning: Planning,
+        *,
+        cancelled: bool = False,
     ) -> Settlement:
         """Settle the request from all its stored ``personas`` (sums are set, not added),
-        with what the planning call cost added to its tokens and cost.
+        with what the planning call cost added to its tokens and cost; ``cancelled`` when
+        a cancel stopped it (``completed`` still, should everything be stored anyway).
 
         The document remembers which ordinals the statistics already count, so the
         caller learns exactly which personas are new to them, once."""
         stored = list(personas.values())
         state = final_state(request.count, len(stored))
+        if cancelled and state is not RequestState.COMPLETED:
+            state = RequestState.CANCELLED
         now = utcnow()
         plan_usage = planning.usage
         before = await self._requests.find_one_and_update(
@@ -348,6 +398,98 @@ class RequestStore:
             newly_counted=[p for o, p in sorted(personas.items()) if o not in counted],
             failed_delta=len(failures) - int(str(before.get("failed", 0))),
         )
+
+    async def plan_of(self, request_id: uuid.UUID) -> AudiencePlan | None:
+        return _plan_in(await self._requests.find_one({"_id": request_id}, {"plan": 1}))
+
+    async def mark_batch(
+        self, request_id: uuid.UUID, state: RequestState, batch: Mapping[str, Any], poll_s: float
+    ) -> None:
+        """Record the provider batch the request now waits for (``batch``: its id, round,
+        counts and the ordinals it carries); the poller looks at it in ``poll_s``."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": ACTIVE}},
+            {
+                "$set": {
+                    "status": state.value,
+                    "batch": dict(batch),
+                    "poll_at": now + timedelta(seconds=poll_s),
+                    "updated_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
+
+    async def claim_due_batches(
+        self, owner: str, lease_s: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Take the batch requests due for a poll, each for ``lease_s`` seconds, so that of
+        several workers exactly one polls a batch; returns their documents."""
+        now = utcnow()
+        due = {"status": {"$in": IN_BATCH}, "poll_at": {"$lte": now}}
+        cursor = self._requests.find(due, {"_id": 1}, sort=[("poll_at", 1)], limit=limit)
+        claimed = []
+        async for candidate in cursor:
+            taken = await self._requests.update_one(
+                {"_id": candidate["_id"], **due},
+                {"$set": {"poll_at": now + timedelta(seconds=lease_s), "poll_owner": owner}},
+            )
+            if taken.modified_count:
+                doc = await self._requests.find_one({"_id": candidate["_id"]})
+                if doc is not None:
+                    claimed.append(doc)
+        return claimed
+
+    async def batch_polled(
+        self,
+        request_id: uuid.UUID,
+        state: RequestState,
+        progress: Mapping[str, Any],
+        poll_s: float,
+    ) -> None:
+        """A poll found the batch still running: record its progress, poll again later."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": IN_BATCH}},
+            {
+                "$set": {
+                    "status": state.value,
+                    **{f"batch.{key}": value for key, value in progress.items()},
+                    "poll_at": now + timedelta(seconds=poll_s),
+                    "updated_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
+
+    async def request_cancel(self, request_id: uuid.UUID) -> RequestStatus | None:
+        """Ask for the request to stop: one never taken by a worker ends ``cancelled`` now;
+        one generating stops starting personas, one in a batch has the batch cancelled
+        (at its next poll, made due now). Final requests stay as they are."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": ACTIVE}},
+            {"$set": {"cancel_requested": True, "updated_at": now, "poll_at": now}},
+        )
+        await self._requests.update_one(
+            {"_id": request_id, "status": RequestState.PENDING.value},
+            {
+                "$set": {
+                    "status": RequestState.CANCELLED.value,
+                    "updated_at": now,
+                    "finished_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
+        return await self.get(request_id)
+
+    async def cancel_requested(self, request_id: uuid.UUID) -> bool:
+        found = await self._requests.find_one(
+            {"_id": request_id, "cancel_requested": True}, {"_id": 1}
+        )
+        return found is not None
 
     async def get(self, request_id: uuid.UUID) -> RequestStatus | None:
         """The request's status; while it runs, ``stored`` is counted live from the personas."""

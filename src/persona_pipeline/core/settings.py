@@ -16,6 +16,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, AnyHttpUrl, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from persona_pipeline.contracts.events import MAX_PERSONAS_PER_REQUEST
 from persona_pipeline.contracts.topics import Topics
 from persona_pipeline.core.api_keys import ApiKeyEntries, CorsOrigins
 from persona_pipeline.core.pricing import PriceSetting
@@ -187,6 +188,13 @@ class Settings(BaseSettings):
     azure_openai_deployment: AzureDeployment | None = None
     azure_openai_api_version: AzureApiVersion = "2024-10-21"
     azure_openai_api_key: SecretStr | None = None
+    # Batch API (mode "batch"): requests of at least this many personas go through it when
+    # they do not name a mode (unset: only requests asking for it); the worker polls each
+    # batch this often and sends a follow-up batch for what a round did not deliver, up to
+    # this many rounds in all.
+    openai_batch_threshold: Annotated[int, Field(ge=1, le=MAX_PERSONAS_PER_REQUEST)] | None = None
+    openai_batch_poll_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    openai_batch_max_rounds: Annotated[int, Field(ge=1, le=10)] = 3
     # Audience planning: the rule planner (offline, free) or one LLM call per request.
     planner: PlannerChoice = PlannerChoice.RULES
     planner_model: Annotated[str, Field(min_length=1, max_length=100)] | None = None

@@ -2,9 +2,9 @@
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
-from persona_pipeline.api.deps import RequestStoreDep
+from persona_pipeline.api.deps import RequestStoreDep, WriteRateLimitDep, WriterDep
 from persona_pipeline.api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_pipeline.contracts import RequestStatus
 
@@ -14,8 +14,31 @@ router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=PROBLEM_R
 @router.get("/{request_id}", summary="Status of a generation request")
 async def get_request(request_id: uuid.UUID, requests: RequestStoreDep) -> RequestStatus:
     """`pending` until a worker takes it, then `generating`, then `completed`, `partial`
-    (some personas failed) or `failed`; `stored` counts up while it generates."""
-    found = await requests.get(request_id)
+    (some personas failed) or `failed`; `stored` counts up while it generates. A `batch`
+    request waits as `batch_submitted` / `batch_in_progress` (see `batch`) in between;
+    a cancelled one ends `cancelled`."""
+    return _found(request_id, await requests.get(request_id))
+
+
+@router.post(
+    "/{request_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel a generation request",
+)
+async def cancel_request(
+    request_id: uuid.UUID,
+    requests: RequestStoreDep,
+    _writer: WriterDep,
+    _quota: WriteRateLimitDep,
+) -> RequestStatus:
+    """Stop the request: one no worker took yet ends `cancelled` at once; a generating one
+    starts no more personas; a `batch` one has its provider batch cancelled. What was
+    stored stays, and the request ends `cancelled` (or `completed`, had it finished).
+    Cancelling a final request changes nothing and answers its status."""
+    return _found(request_id, await requests.request_cancel(request_id))
+
+
+def _found(request_id: uuid.UUID, found: RequestStatus | None) -> RequestStatus:
     if found is None:
         raise ProblemError(
             404,
