@@ -14,12 +14,14 @@ class ReplyRecord:
     """One answered chat request: when it arrived and was answered, and how."""
 
     number: int
-    """1-based order of arrival among chat requests."""
+    """1-based order of arrival among chat requests; one refused by the request checks
+    takes no number, a capacity rejection does (and counts for ``wait_for_calls``)."""
     arrived: float
     sent: float
     """``time.monotonic()`` just before the response was handed to the server."""
     status_code: int
     kind: str
+    """The scripted reply's kind, or ``"capacity"`` for a capacity rejection."""
     retry_after: float | None = None
 
 
