@@ -8,6 +8,15 @@
     against a raw loop (aiokafka consume -> PyMongo insert -> aiokafka produce)
     on the same broker and database, in the same run.
 (c) The worker's resident memory at steady state, after (a) and (b).
+(d) Adaptive concurrency: a fake server that answers 429 above K calls in flight,
+    latency L, the worker's ceiling C well above K; personas/s against K/L and the
+    share of calls answered 429.
+
+(e) Batch mode: personas per second of worker CPU, one batch request against the
+    fake's Batch API versus the same requests through synchronous calls, in one run.
+
+(a) and (d) are measured at steady state: a warm-up of two waves first lets the
+adaptive limit finish its start (it starts at 8 and doubles per round trip).
 
 Everything runs on this machine: the embedded broker and database, the worker
 as a separate `persona worker` process, the fake server in this process.
@@ -33,7 +42,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.processes import start_worker, stop, worker_env
 
 from bench.offline import offline_persona
-from persona_pipeline.contracts import PersonaCreated, PersonaRequested
+from persona_pipeline.contracts import GenerationMode, PersonaCreated, PersonaRequested
 from persona_pipeline.core.documents import to_document
 from persona_pipeline.core.kafka import ensure_topics
 from persona_pipeline.core.mongo import Collections, connect, ensure_indexes
@@ -78,6 +87,12 @@ async def fresh_settings(stack: Stack) -> Settings:
     return settings
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -115,38 +130,49 @@ async def timed_run(settings: Settings, requests: list[PersonaRequested], alread
     return time.perf_counter() - started
 
 
-def requests_for(personas: int, label: str) -> list[PersonaRequested]:
-    """Requests of ``PER_REQUEST`` personas; ``personas`` must be a multiple of it."""
-    if personas % PER_REQUEST:
-        raise ValueError(f"{personas} is not a multiple of {PER_REQUEST}")
+def requests_for(
+    personas: int, label: str, per_request: int = PER_REQUEST, mode: GenerationMode | None = None
+) -> list[PersonaRequested]:
+    """Requests of ``per_request`` personas; ``personas`` must be a multiple of it."""
+    if personas % per_request:
+        raise ValueError(f"{personas} is not a multiple of {per_request}")
     return [
-        PersonaRequested(brief=f"{label} {i}", count=PER_REQUEST)
-        for i in range(personas // PER_REQUEST)
+        PersonaRequested(brief=f"{label} {i}", count=per_request, mode=mode)
+        for i in range(personas // per_request)
     ]
 
 
-async def warm_up(settings: Settings) -> None:
-    """One request through the worker, so joining the group is not in the timing."""
-    await timed_run(settings, [PersonaRequested(brief="warm-up", count=1)], already=0)
+async def warm_up(settings: Settings, personas: int) -> int:
+    """``personas`` through the worker, so neither joining the group nor the adaptive
+    limit's start is in the timing; returns how many were announced (``personas``
+    rounded up to whole requests)."""
+    personas = -(-personas // PER_REQUEST) * PER_REQUEST
+    requests = requests_for(personas, "warm-up")
+    await timed_run(settings, requests, already=0)
+    return personas
+
+
+def llm_worker_env(settings: Settings, fake: FakeOpenAI, concurrency: int) -> dict[str, str]:
+    return worker_env(
+        settings,
+        OPENAI_API_KEY="sk-bench",
+        OPENAI_BASE_URL=fake.base_url,
+        GENERATION_CONCURRENCY=str(concurrency),
+        MAX_REQUESTS_IN_FLIGHT=str(max(64, 2 * concurrency // PER_REQUEST)),
+        OPENAI_RPM="0",
+        OPENAI_TPM="0",
+    )
 
 
 async def llm_bound(stack: Stack, latency: float, concurrency: int, waves: int) -> dict[str, float]:
     settings = await fresh_settings(stack)
     personas = concurrency * waves  # full waves; waves is a multiple of PER_REQUEST
     with FakeOpenAI(latency=latency) as fake:
-        env = worker_env(
-            settings,
-            OPENAI_API_KEY="sk-bench",
-            OPENAI_BASE_URL=fake.base_url,
-            GENERATION_CONCURRENCY=str(concurrency),
-            MAX_REQUESTS_IN_FLIGHT=str(max(64, 2 * concurrency // PER_REQUEST)),
-            OPENAI_RPM="0",
-            OPENAI_TPM="0",
-        )
-        worker = start_worker(env)
+        worker = start_worker(llm_worker_env(settings, fake, concurrency))
         try:
-            await warm_up(settings)
-            elapsed = await timed_run(settings, requests_for(personas, "llm-bound"), already=1)
+            done = await warm_up(settings, 2 * concurrency)
+            fake.reset()
+            elapsed = await timed_run(settings, requests_for(personas, "llm-bound"), done)
             rss = rss_mib(worker.pid)
             peak = fake.max_in_flight
         finally:
@@ -166,13 +192,60 @@ async def llm_bound(stack: Stack, latency: float, concurrency: int, waves: int) 
     }
 
 
+async def capacity_bound(
+    stack: Stack, capacity: int, concurrency: int, latency: float, personas: int
+) -> dict[str, float]:
+    settings = await fresh_settings(stack)
+    with FakeOpenAI(latency=latency, capacity=capacity) as fake:
+        worker = start_worker(llm_worker_env(settings, fake, concurrency))
+        try:
+            done = await warm_up(settings, 2 * concurrency)
+            fake.reset()
+            elapsed = await timed_run(settings, requests_for(personas, "capacity"), done)
+            calls, rejected = fake.calls, fake.rejected_for_capacity
+        finally:
+            stop(worker)
+    ideal = capacity / latency
+    rate = personas / elapsed
+    return {
+        "K": capacity,
+        "C": concurrency,
+        "L": latency,
+        "personas": personas,
+        "seconds": elapsed,
+        "rate": rate,
+        "ideal": ideal,
+        "ratio": rate / ideal,
+        "calls": calls,
+        "rejected_share": rejected / calls if calls else float("nan"),
+    }
+
+
+async def worker_cpu(stack: Stack, personas: int, mode: GenerationMode) -> dict[str, float]:
+    """Personas per second of worker CPU for ``personas`` in requests of 50 in ``mode``."""
+    settings = await fresh_settings(stack)
+    with FakeOpenAI(batch_step_s=0.05) as fake:
+        env = llm_worker_env(settings, fake, 32)
+        env.update(OPENAI_MODEL="gpt-4o-mini", OPENAI_BATCH_POLL_S="0.2")
+        worker = start_worker(env)
+        try:
+            done = await warm_up(settings, PER_REQUEST)
+            before = cpu_seconds(worker.pid)
+            requests = requests_for(personas, f"cpu-{mode.value}", 50, mode)
+            elapsed = await timed_run(settings, requests, done)
+            cpu = cpu_seconds(worker.pid) - before
+        finally:
+            stop(worker)
+    return {"personas": personas, "seconds": elapsed, "cpu": cpu, "per_cpu_s": personas / cpu}
+
+
 async def offline_pipeline(stack: Stack, personas: int) -> dict[str, float]:
     settings = await fresh_settings(stack)
     env = worker_env(settings, GENERATOR="offline")
     worker = start_worker(env)
     try:
-        await warm_up(settings)
-        elapsed = await timed_run(settings, requests_for(personas, "overhead"), already=1)
+        done = await warm_up(settings, PER_REQUEST)
+        elapsed = await timed_run(settings, requests_for(personas, "overhead"), done)
         rss = rss_mib(worker.pid)
     finally:
         stop(worker)
@@ -242,8 +315,11 @@ async def main(quick: bool) -> None:
     overhead_personas = 500 if quick else 2000
     with embedded_stack() as stack:
         llm = [await llm_bound(stack, latency, c, waves) for c, latency, waves in runs]
+        capped = await capacity_bound(stack, 16, 64, 1.0, 16 * (20 if quick else 40))
         raw = await raw_loop(stack, overhead_personas)
         pipeline = await offline_pipeline(stack, overhead_personas)
+        cpu_personas = 500 if quick else 2000
+        cpu = {m: await worker_cpu(stack, cpu_personas, m) for m in GenerationMode}
     print("\n(a) LLM-bound: fake OpenAI server, latency L, one worker at concurrency C")
     print(
         f"{'C':>5} {'L s':>5} {'personas':>9} {'seconds':>8} {'persona/s':>10} "
@@ -269,6 +345,24 @@ async def main(quick: bool) -> None:
         f"  after {pipeline['personas']:.0f} offline personas: {pipeline['rss_mib']:.0f} MiB "
         "(target <= 256 MiB)"
     )
+    c = capped
+    print(
+        f"\n(d) Adaptive concurrency: server answers 429 above K={c['K']:.0f} in flight, "
+        f"L={c['L']:.1f} s, ceiling C={c['C']:.0f}"
+    )
+    print(
+        f"  {c['personas']:.0f} personas in {c['seconds']:.1f} s: {c['rate']:.1f}/s, "
+        f"K/L = {c['ideal']:.1f}/s, ratio {c['ratio']:.2f} (target >= 0.80); "
+        f"{c['rejected_share']:.1%} of {c['calls']:.0f} calls answered 429 (target <= 5 %)"
+    )
+    sync, batch = cpu[GenerationMode.SYNC], cpu[GenerationMode.BATCH]
+    print("\n(e) Worker CPU per persona: requests of 50, fake server, sync vs batch mode")
+    for name, r in (("sync", sync), ("batch", batch)):
+        print(
+            f"  {name:>5}: {r['personas']:.0f} personas, {r['cpu']:.2f} s worker CPU in "
+            f"{r['seconds']:.1f} s: {r['per_cpu_s']:.0f} personas per CPU second"
+        )
+    print(f"  batch / sync: {batch['per_cpu_s'] / sync['per_cpu_s']:.2f}x")
 
 
 if __name__ == "__main__":
