@@ -90,8 +90,9 @@ async def test_a_batch_request_is_generated_through_one_batch_at_the_batch_price
     batch_settings: Settings, batch_fake: FakeOpenAI
 ) -> None:
     batch_fake.hold_batches()
+    worker = create_worker(batch_settings)
     async with (
-        serve(create_worker(batch_settings).app),
+        serve(worker.app),
         serve(create_app(batch_settings)) as url,
         httpx.AsyncClient(base_url=url) as api,
     ):
@@ -121,6 +122,8 @@ async def test_a_batch_request_is_generated_through_one_batch_at_the_batch_price
         assert persona.cost_usd == prices.cost(MODEL, persona.usage, batch=True)
         assert persona.cost_usd < prices.cost(MODEL, persona.usage)
     assert final["cost_usd"] == pytest.approx(sum(p.cost_usd for p in personas))
+    counted = {"generator": "batch", "outcome": "ok"}
+    assert worker.registry.get_sample_value("persona_llm_calls_total", counted) == 4
     line = batch_fake.batch_lines(batch_fake.batches[0]["id"])[0]
     assert (line["method"], line["url"]) == ("POST", "/v1/chat/completions")
     assert line["body"]["response_format"]["type"] == "json_schema"

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from persona_pipeline.cli.main import app
@@ -52,3 +53,12 @@ def test_an_unreadable_audience_file_exits_2(tmp_path: object) -> None:
     result = runner.invoke(app, ["plan", "--brief", "x", "--audience", str(broken)])
     assert result.exit_code == 2
     assert "not a plan" in " ".join(result.output.split())
+
+
+def test_a_setting_that_is_not_json_exits_2_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_EXTRA_HEADERS", "X-Gateway: not json")
+    result = runner.invoke(app, ["plan", "--brief", "nurses"])
+    assert result.exit_code == 2
+    assert "openai_extra_headers" in result.output
+    assert "JSON value" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

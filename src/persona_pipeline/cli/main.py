@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 
 from persona_pipeline.contracts.requests import GenerationMode
@@ -39,6 +40,10 @@ def _settings() -> Settings:
             name = "_".join(str(p) for p in error["loc"]).upper() or "settings"
             err.print(f"  {name}: {error['msg']}")
         err.print("Fix the environment variables above (see the README's configuration table).")
+        raise typer.Exit(2) from None
+    except SettingsError as exc:  # a value that is not even JSON where JSON is expected
+        err.print(f"[red]Invalid configuration:[/red] {exc}")
+        err.print("Give that variable a JSON value (see the README's configuration table).")
         raise typer.Exit(2) from None
 
 

@@ -62,11 +62,8 @@ def _attempt_metrics(metrics: PipelineMetrics, generator: str, model: str) -> At
     """Count every generator call, including retried and rejected ones (they cost tokens)."""
 
     def observe(outcome: str, seconds: float, usage: TokenUsage) -> None:
-        metrics.llm_calls.labels(generator, outcome).inc()
+        metrics.count_call(generator, outcome, model, usage)
         metrics.llm_latency.labels(generator).observe(seconds)
-        metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
-        metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
-        metrics.tokens.labels(model, "cached_prompt").inc(usage.cached_prompt_tokens)
 
     return observe
 

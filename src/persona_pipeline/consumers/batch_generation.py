@@ -42,6 +42,8 @@ from persona_pipeline.llm.errors import FailureKind, GenerationError
 
 CLAIM_LIMIT = 20
 """Batch requests one worker polls per round."""
+BATCH_GENERATOR = "batch"
+"""The ``generator`` label of batch calls in ``persona_llm_calls_total``."""
 METADATA_REQUEST = "persona_request_id"
 METADATA_ROUND = "persona_round"
 
@@ -239,18 +241,19 @@ class BatchGeneration:
         """Store the answers of a final batch; carry what it did not deliver."""
         results = {result.custom_id: result for result in await self.api.results(snapshot)}
         read = _Round(Outcome(personas=dict(taken.stored)))
-        for key, state in record.pending.items():
-            ordinal = int(key)
-            if ordinal in taken.stored:  # stored by an earlier pass over this batch
-                continue
-            result = results.get(_custom_id(ordinal, state.variant))
-            if snapshot.status == "failed":
-                read.outcome.failures[ordinal] = f"the batch failed: {snapshot.error or '?'}"
-            elif result is None:
-                reason = f"the batch ended {snapshot.status} before this call ran"
-                read.carried[key] = state.model_copy(update={"last_reason": reason})
-            else:
-                await self._judge(request, taken, ordinal, state, result, read)
+        async with asyncio.TaskGroup() as storing:  # inserts batch up, as on the sync path
+            for key, state in record.pending.items():
+                ordinal = int(key)
+                if ordinal in taken.stored:  # stored by an earlier pass over this batch
+                    continue
+                result = results.get(_custom_id(ordinal, state.variant))
+                if snapshot.status == "failed":
+                    read.outcome.failures[ordinal] = f"the batch failed: {snapshot.error or '?'}"
+                elif result is None:
+                    reason = f"the batch ended {snapshot.status} before this call ran"
+                    read.carried[key] = state.model_copy(update={"last_reason": reason})
+                else:
+                    storing.create_task(self._judge(request, taken, ordinal, state, result, read))
         return read
 
     async def _judge(
@@ -269,8 +272,10 @@ class BatchGeneration:
                 raise result.error
             generated = self.lines.read(result.body)
         except GenerationError as exc:
+            stages.metrics.count_call(BATCH_GENERATOR, exc.kind.value, stages.model, exc.usage)
             self._carry(read, key, state, exc)
             return
+        stages.metrics.count_call(BATCH_GENERATOR, "ok", stages.model, generated.usage)
         usage = state.usage + generated.usage
         attempts = state.attempts + 1
         task = stages.task(request, taken.planned, ordinal, state.variant, state.error)

@@ -83,7 +83,8 @@ class RequestStatus(BaseModel):
         default=None, description="How the worker generates it, once a worker took it."
     )
     batch: BatchProgress | None = Field(
-        default=None, description="The provider batch, while a `batch` request waits for one."
+        default=None,
+        description="The provider batch of a `batch` request (its last one, once final).",
     )
     cancel_requested: bool = Field(
         default=False, description="A cancel was asked for; the request ends `cancelled`."

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from persona_pipeline.contracts import TokenUsage
+
 LLM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
@@ -98,6 +100,13 @@ class PipelineMetrics:
     requests_in_flight: Gauge
     insert_batch_size: Histogram
     consumer_lag: Gauge
+
+    def count_call(self, generator: str, outcome: str, model: str, usage: TokenUsage) -> None:
+        """One LLM call answered (or refused): its outcome and the tokens it cost."""
+        self.llm_calls.labels(generator, outcome).inc()
+        self.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
+        self.tokens.labels(model, "completion").inc(usage.completion_tokens)
+        self.tokens.labels(model, "cached_prompt").inc(usage.cached_prompt_tokens)
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "PipelineMetrics":
