@@ -58,8 +58,8 @@ async def test_a_429_lowers_the_limit_once_per_round_trip_then_it_grows_by_one()
             permit.done(Signal.OVERLOAD)
         for permit in permits[5:]:
             permit.done(Signal.OK, 1.0)
-    assert gate.limit == 14  # 20 * 0.7, once
-    assert changes[0] == LimitChange(20, 14, "429 from the provider")
+    assert gate.limit == 16  # 20 * 0.8, once
+    assert changes[0] == LimitChange(20, 16, "429 from the provider")
     before = gate.limit
     for _ in range(3):
         await answer_all(gate, clock)

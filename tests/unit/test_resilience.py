@@ -318,7 +318,7 @@ async def test_with_adaptive_concurrency_a_bare_429_lowers_the_limit_and_waits_a
     result = await generator.generate(TASK)
 
     assert result.attempts == 2
-    assert gate.limit == 7
+    assert gate.limit == 8  # 10 * 0.8
     assert limiter.paused_until is None
     assert fake_time.sleeps == [1.0]  # this call's own backoff
     assert gate.in_flight == 0
@@ -338,7 +338,7 @@ async def test_with_adaptive_concurrency_retry_after_still_pauses_everyone(
 
     assert inner.times == [START, START + 3.0, START + 3.0]
     assert (first.attempts, second.attempts) == (2, 1)
-    assert gate.limit == 7
+    assert gate.limit == 8
 
 
 async def test_retry_after_is_capped_at_the_backoff_maximum(fake_time: FakeTime) -> None:

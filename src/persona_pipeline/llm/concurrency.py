@@ -12,7 +12,7 @@ as the ceiling:
   does not drift up to a limit it never tested;
 - a 429 from the provider, or the round trip's mean latency rising above
   ``latency_tolerance`` times the best seen, multiplies the limit by ``decrease``
-  (0.7: gentler than halving, so a server with a hard cap is used at ~85 %),
+  (0.8: gentler than halving, so a server with a hard cap is used at ~90 %),
   at most once per round trip: calls started before the last decrease do not
   decrease it again.
 
@@ -35,7 +35,7 @@ from enum import Enum
 from persona_pipeline.llm.rate_limit import Clock
 
 INITIAL_LIMIT = 8
-DECREASE = 0.7
+DECREASE = 0.8
 LATENCY_TOLERANCE = 2.0
 # How far the best round-trip latency moves towards the current one per round trip.
 BASELINE_DRIFT = 0.05
