@@ -11,7 +11,7 @@ from collections import Counter, deque
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -323,6 +323,8 @@ class FakeOpenAI(ServedInThread):
             body = json.loads(await request.body())
         except ValueError:
             return _invalid("We could not parse the JSON body of your request.")
+        except ClientDisconnect:  # the client died mid-request (a kill -9 in a drill)
+            return Response(status_code=499)
         if not isinstance(body, dict):
             return _invalid("The request body must be a JSON object.")
         if problem := request_problem(body, json_object_only=self.json_object_only):
