@@ -166,6 +166,7 @@ def create_worker(
     batches = batch_generation(
         inner,
         stages,
+        requests,
         poll_s=settings.openai_batch_poll_s,
         max_rounds=settings.openai_batch_max_rounds,
     )

@@ -33,6 +33,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict
 
 from persona_pipeline.consumers.generators.base import Generated, GenerationTask
+from persona_pipeline.consumers.ports import BatchRequestWrites
 from persona_pipeline.consumers.stages import Candidate, Outcome, Stages, Taken
 from persona_pipeline.contracts import PersonaRequested, RequestState, TokenUsage
 from persona_pipeline.contracts.events import utcnow
@@ -124,6 +125,7 @@ class _Round:
 @dataclass
 class BatchGeneration:
     stages: Stages
+    requests: BatchRequestWrites
     lines: BatchLines
     api: BatchApi
     poll_s: float
@@ -168,7 +170,7 @@ class BatchGeneration:
             **_progress(snapshot),
         )
         state = _state_of(snapshot)
-        await self.stages.requests.mark_batch(
+        await self.requests.mark_batch(
             request.request_id, state, record.model_dump(mode="json"), self.poll_s
         )
         logger.info(
@@ -205,7 +207,7 @@ class BatchGeneration:
                     raise
                 reason = exc.reason
             if snapshot is not None and not snapshot.is_final:
-                await self.stages.requests.batch_polled(
+                await self.requests.batch_polled(
                     request.request_id, _state_of(snapshot), _progress(snapshot), self.poll_s
                 )
                 return
@@ -348,12 +350,18 @@ class BatchGeneration:
 
 
 def batch_generation(
-    generator: object, stages: Stages, *, poll_s: float, max_rounds: int
+    generator: object,
+    stages: Stages,
+    requests: BatchRequestWrites,
+    *,
+    poll_s: float,
+    max_rounds: int,
 ) -> BatchGeneration | None:
     """Batch mode for ``generator``, or None when it cannot batch (the offline one)."""
     if not isinstance(generator, BatchLines):
         return None
-    return BatchGeneration(stages, generator, BatchApi(generator.client), poll_s, max_rounds)
+    api = BatchApi(generator.client)
+    return BatchGeneration(stages, requests, generator, api, poll_s, max_rounds)
 
 
 @dataclass
@@ -389,7 +397,7 @@ class BatchPoller:
 
     async def run_once(self) -> int:
         """Poll every batch due now; returns how many were polled."""
-        requests = self.batches.stages.requests
+        requests = self.batches.requests
         claimed = await requests.claim_due_batches(self.owner, self.lease_s, CLAIM_LIMIT)
         for doc in claimed:
             try:

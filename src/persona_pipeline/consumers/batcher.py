@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from persona_pipeline.core.persona_store import PersonaStore
+from persona_pipeline.consumers.ports import PersonaWrites
 
 Pending = tuple[dict[str, Any], "asyncio.Future[bool]"]
 
@@ -19,7 +19,7 @@ Pending = tuple[dict[str, Any], "asyncio.Future[bool]"]
 class InsertBatcher:
     def __init__(
         self,
-        store: PersonaStore,
+        store: PersonaWrites,
         max_batch: int = 64,
         linger_s: float = 0.005,
         on_batch: Callable[[int], object] = lambda size: None,

@@ -20,6 +20,7 @@ from persona_pipeline.consumers.dedup import MinHasher, NearDuplicateIndex, fing
 from persona_pipeline.consumers.emitter import EventSink
 from persona_pipeline.consumers.generators.base import GenerationTask
 from persona_pipeline.consumers.grounding import Cell, QuotaSampler
+from persona_pipeline.consumers.ports import PersonaWrites, RequestWrites, StatsWrites
 from persona_pipeline.contracts import (
     GenerationMode,
     Persona,
@@ -33,10 +34,7 @@ from persona_pipeline.contracts import (
 from persona_pipeline.contracts.plan import AudiencePlan, Planning, Source
 from persona_pipeline.core.documents import brief_key, to_document
 from persona_pipeline.core.metrics import PipelineMetrics
-from persona_pipeline.core.persona_store import PersonaStore
 from persona_pipeline.core.pricing import PriceTable
-from persona_pipeline.core.request_store import RequestStore
-from persona_pipeline.core.stats_store import StatsStore
 
 RECENT_FOR_DEDUP = 300
 
@@ -101,9 +99,9 @@ class Outcome:
 
 @dataclass
 class Stages:
-    personas: PersonaStore
-    requests: RequestStore
-    stats: StatsStore
+    personas: PersonaWrites
+    requests: RequestWrites
+    stats: StatsWrites
     planner: Planner
     sampler: QuotaSampler
     events: EventSink

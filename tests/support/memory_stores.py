@@ -1,0 +1,158 @@
+"""In-memory stand-ins for the stores the generation use case writes to
+(``consumers/ports.py``), for fast unit tests of its rules.
+
+They keep the rules the MongoDB stores enforce that the use case relies on: one persona
+per ``(request_id, ordinal)``, a request refusing a delivery once cancelled or reused
+for other content, a plan kept once, each persona counted in the statistics once.
+The integration tests prove the MongoDB stores keep the same rules.
+"""
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from persona_pipeline.contracts import (
+    GenerationMode,
+    Persona,
+    PersonaCreated,
+    PersonaFailed,
+    PersonaRequested,
+    RequestState,
+)
+from persona_pipeline.contracts.plan import AudiencePlan, Planning
+from persona_pipeline.core.documents import brief_key, from_document
+from persona_pipeline.core.request_store import (
+    NotStartedError,
+    RequestConflictError,
+    Settlement,
+    final_state,
+)
+
+
+class MemoryPersonas:
+    def __init__(self) -> None:
+        self.documents: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
+
+    async def insert_many(self, documents: Sequence[dict[str, Any]]) -> list[bool]:
+        inserted = []
+        for document in documents:
+            key = (document["request_id"], document["ordinal"])
+            inserted.append(key not in self.documents)
+            self.documents.setdefault(key, document)
+        return inserted
+
+    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
+        return {
+            ordinal: from_document(doc)
+            for (owner, ordinal), doc in self.documents.items()
+            if owner == request_id
+        }
+
+    async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
+        same = [d for d in self.documents.values() if d.get("brief_key") == brief_key(brief)]
+        newest = sorted(same, key=lambda d: d["sort_key"], reverse=True)[:limit]
+        return [(str(d["_id"]), list(d["minhash"])) for d in newest if d.get("minhash")]
+
+    async def get(self, persona_id: uuid.UUID) -> Persona | None:
+        found = [d for d in self.documents.values() if d["_id"] == persona_id]
+        return from_document(found[0]) if found else None
+
+
+@dataclass
+class _Request:
+    content_hash: str
+    status: RequestState = RequestState.GENERATING
+    plan: AudiencePlan | None = None
+    cancel_requested: bool = False
+    counted: set[int] = field(default_factory=set)
+    failed: int = 0
+    heartbeats: int = 0
+    error: str | None = None
+
+
+class MemoryRequests:
+    def __init__(self) -> None:
+        self.requests: dict[uuid.UUID, _Request] = {}
+
+    async def mark_generating(
+        self, request: PersonaRequested, generator: str, mode: GenerationMode
+    ) -> AudiencePlan | None:
+        doc = self.requests.setdefault(request.request_id, _Request(request.content_hash()))
+        if doc.content_hash != request.content_hash():
+            raise RequestConflictError("other content under this request_id", unqueued=False)
+        if doc.status is RequestState.CANCELLED or doc.cancel_requested:
+            raise NotStartedError(doc.status, cancel_requested=doc.cancel_requested)
+        doc.status = RequestState.GENERATING
+        return doc.plan
+
+    def cancel(self, request: PersonaRequested) -> None:
+        """What ``POST /v1/requests/{id}/cancel`` records."""
+        doc = self.requests.setdefault(request.request_id, _Request(request.content_hash()))
+        doc.cancel_requested = True
+
+    async def keep_plan(self, request_id: uuid.UUID, plan: AudiencePlan) -> AudiencePlan:
+        doc = self.requests[request_id]
+        doc.plan = doc.plan or plan
+        return doc.plan
+
+    async def plan_of(self, request_id: uuid.UUID) -> AudiencePlan | None:
+        return self.requests[request_id].plan
+
+    async def heartbeat(self, request_id: uuid.UUID) -> None:
+        self.requests[request_id].heartbeats += 1
+
+    async def cancel_requested(self, request_id: uuid.UUID) -> bool:
+        return self.requests[request_id].cancel_requested
+
+    async def reject(self, request_id: uuid.UUID, reason: str) -> None:
+        doc = self.requests[request_id]
+        doc.status, doc.error = RequestState.FAILED, reason
+
+    async def finish(
+        self,
+        request: PersonaRequested,
+        personas: Mapping[int, Persona],
+        failures: dict[int, str],
+        retries: int,
+        planning: Planning,
+        *,
+        cancelled: bool = False,
+    ) -> Settlement:
+        doc = self.requests[request.request_id]
+        state = final_state(request.count, len(personas))
+        if cancelled and state is not RequestState.COMPLETED:
+            state = RequestState.CANCELLED
+        new = [p for o, p in sorted(personas.items()) if o not in doc.counted]
+        settlement = Settlement(state, new, len(failures) - doc.failed)
+        doc.status, doc.failed = state, len(failures)
+        doc.counted |= set(personas)
+        return settlement
+
+
+@dataclass
+class MemoryStats:
+    counted: list[Persona] = field(default_factory=list)
+    failed_ordinals: int = 0
+    near_duplicates: int = 0
+
+    async def apply(
+        self, new: Iterable[Persona], failed_delta: int = 0, near_duplicates: int = 0
+    ) -> None:
+        self.counted.extend(new)
+        self.failed_ordinals += failed_delta
+        self.near_duplicates += near_duplicates
+
+
+class RecordingSink:
+    """An ``EventSink`` that keeps what was published."""
+
+    def __init__(self) -> None:
+        self.created_events: list[PersonaCreated] = []
+        self.failed_events: list[PersonaFailed] = []
+
+    async def created(self, event: PersonaCreated) -> None:
+        self.created_events.append(event)
+
+    async def failed(self, event: PersonaFailed) -> None:
+        self.failed_events.append(event)
