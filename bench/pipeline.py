@@ -177,18 +177,24 @@ async def llm_bound(stack: Stack, latency: float, concurrency: int, waves: int) 
             peak = fake.max_in_flight
         finally:
             stop(worker)
-    ideal = concurrency / latency
-    rate = personas / elapsed
     return {
         "C": concurrency,
         "L": latency,
+        **throughput(personas, elapsed, ideal=concurrency / latency),
+        "peak_in_flight": peak,
+        "rss_mib": rss,
+    }
+
+
+def throughput(personas: int, elapsed: float, ideal: float) -> dict[str, float]:
+    """Personas per second, and as a share of the rate the setup allows at best."""
+    rate = personas / elapsed
+    return {
         "personas": personas,
         "seconds": elapsed,
         "rate": rate,
         "ideal": ideal,
         "ratio": rate / ideal,
-        "peak_in_flight": peak,
-        "rss_mib": rss,
     }
 
 
@@ -205,17 +211,11 @@ async def capacity_bound(
             calls, rejected = fake.calls, fake.rejected_for_capacity
         finally:
             stop(worker)
-    ideal = capacity / latency
-    rate = personas / elapsed
     return {
         "K": capacity,
         "C": concurrency,
         "L": latency,
-        "personas": personas,
-        "seconds": elapsed,
-        "rate": rate,
-        "ideal": ideal,
-        "ratio": rate / ideal,
+        **throughput(personas, elapsed, ideal=capacity / latency),
         "calls": calls,
         "rejected_share": rejected / calls if calls else float("nan"),
     }

@@ -1,10 +1,36 @@
 """Valid domain objects for tests, with any field overridable."""
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from persona_pipeline.contracts import BigFive, Location, Persona, TokenUsage
+from persona_pipeline.consumers.generators.base import GenerationTask
+from persona_pipeline.contracts import BigFive, Location, Persona, Skeleton, TokenUsage
 from persona_pipeline.contracts.persona import persona_id
+
+PHARMACIST_TASK = GenerationTask(
+    brief="Commuters who cycle to work",
+    skeleton=Skeleton(
+        age=34,
+        gender="female",
+        location=Location(city="Porto", country="Portugal", country_code="PT"),
+        occupation="hospital pharmacist",
+        personality=BigFive(
+            openness=0.8,
+            conscientiousness=0.5,
+            extraversion=0.1,
+            agreeableness=0.7,
+            neuroticism=0.3,
+        ),
+    ),
+    ordinal=0,
+    seed=7,
+)
+
+
+def make_task(**overrides: object) -> GenerationTask:
+    """A generation task (a pharmacist in Porto, cycling commuters), any field overridden."""
+    return dataclasses.replace(PHARMACIST_TASK, **overrides)  # type: ignore[arg-type]
 
 
 def make_persona(

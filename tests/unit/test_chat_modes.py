@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 
 from persona_pipeline.audience.llm_planner import build_messages as plan_messages
 from persona_pipeline.audience.plan_draft import PlanDraft
-from persona_pipeline.consumers.generators.base import GenerationTask
 from persona_pipeline.consumers.generators.openai_generator import (
     OpenAIGenerator,
     PersonaDraftResponse,
@@ -29,40 +28,21 @@ from persona_pipeline.consumers.generators.openai_generator import (
 from persona_pipeline.consumers.generators.prompts import SYSTEM_PROMPT, build_messages
 from persona_pipeline.consumers.resilience import ResilientGenerator
 from persona_pipeline.contracts import (
-    BigFive,
-    Location,
     PersonaDraft,
     PersonaRequested,
-    Skeleton,
     TokenUsage,
 )
 from persona_pipeline.core.settings import ResponseFormat, Settings
 from persona_pipeline.llm.chat import StructuredChat, openai_client
 from persona_pipeline.llm.errors import FailureKind, GenerationError
 from persona_pipeline.llm.schema import strict_response_format
+from tests.support.factories import make_task
 
 MODEL = "gpt-test-mini"
 JSON_OBJECT = ResponseFormat.JSON_OBJECT
 FENCED_JSON = re.compile(r"```json\n(.*?)\n```", re.DOTALL)
 
-TASK = GenerationTask(
-    brief="Commuters who cycle to work",
-    skeleton=Skeleton(
-        age=34,
-        gender="female",
-        location=Location(city="Porto", country="Portugal", country_code="PT"),
-        occupation="hospital pharmacist",
-        personality=BigFive(
-            openness=0.8,
-            conscientiousness=0.5,
-            extraversion=0.1,
-            agreeableness=0.7,
-            neuroticism=0.3,
-        ),
-    ),
-    ordinal=3,
-    seed=2**40 + 7,
-)
+TASK = make_task(ordinal=3, seed=2**40 + 7)
 PERSONA = {
     "name": "Ana Costa",
     "bio": "Cycles to the hospital in Porto every morning.",

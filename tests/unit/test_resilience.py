@@ -13,32 +13,16 @@ from persona_pipeline.consumers.generators.base import (
     PersonaGenerator,
 )
 from persona_pipeline.consumers.resilience import ResilientGenerator, build_resilient_generator
-from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
+from persona_pipeline.contracts import PersonaDraft, TokenUsage
 from persona_pipeline.core.settings import Settings
 from persona_pipeline.llm.concurrency import AdaptiveConcurrency
 from persona_pipeline.llm.errors import FailureKind, GenerationError
 from persona_pipeline.llm.rate_limit import RateLimiter
 from persona_pipeline.llm.retry import OUTCOMES
+from tests.support.factories import make_task
 from tests.support.fake_time import START, FakeTime, make_limiter
 
-TASK = GenerationTask(
-    brief="Commuters who cycle to work",
-    skeleton=Skeleton(
-        age=34,
-        gender="female",
-        location=Location(city="Porto", country="Portugal", country_code="PT"),
-        occupation="hospital pharmacist",
-        personality=BigFive(
-            openness=0.8,
-            conscientiousness=0.5,
-            extraversion=0.1,
-            agreeableness=0.7,
-            neuroticism=0.3,
-        ),
-    ),
-    ordinal=0,
-    seed=7,
-)
+TASK = make_task(ordinal=0, seed=7)
 DRAFT = PersonaDraft(
     name="Ana Costa",
     bio="Ana cycles to the hospital every day.",
