@@ -9,12 +9,12 @@
 # Both processes serve /health, /ready and /metrics (the api on 8080, the worker on
 # 8081); the HEALTHCHECK probes whichever of the two this container runs.
 #
-# Stage 1 builds wheels of the project and of its runtime dependencies only (the
+# Stage 1 builds a wheel of each part and of their runtime dependencies only (the
 # `embedded` and `test` extras are dev-only and never enter the image); stage 2
 # installs them offline from those wheels into a clean slim image without
 # compilers, and runs as the unprivileged user `app` (UID/GID 1000).
 # Configuration comes from the environment at run time (see
-# src/persona_pipeline/core/settings.py); secrets are never baked into the image.
+# infra/persona_infra/settings.py); secrets are never baked into the image.
 
 # Pinned patch release of the base image; both stages share it so the wheels
 # match the runtime's interpreter. For reproducible builds, pin the digest too:
@@ -32,16 +32,35 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /build
 
-# Runtime dependencies first, read from pyproject.toml's [project].dependencies
-# (no extras), so this layer stays cached while only the source changes.
+# Third-party runtime dependencies first: resolved from the pyproject.toml of every part
+# (no dev extras) and pinned, so this layer stays cached while only the source changes.
+# Resolving needs only the manifests (hatchling reads metadata without the sources).
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+COPY contracts/pyproject.toml contracts/
+COPY infra/pyproject.toml runtime/
+COPY llm/pyproject.toml llm/
+COPY audience/pyproject.toml audience/
+COPY producers/pyproject.toml producers/
+COPY consumers/pyproject.toml consumers/
+COPY api/pyproject.toml api/
+RUN pip install --quiet --dry-run --ignore-installed --report /tmp/resolved.json \
+        ./contracts ./infra ./llm ./audience ./producers ./consumers ./api . \
+    && python -c "import json; print('\n'.join(f\"{d['metadata']['name']}=={d['metadata']['version']}\" for d in json.load(open('/tmp/resolved.json'))['install'] if not d['metadata']['name'].startswith('persona-')))" \
         > /tmp/runtime-requirements.txt \
     && pip wheel --wheel-dir /wheels --requirement /tmp/runtime-requirements.txt
 
-# Then the project itself, without resolving its dependencies again.
+# Then the parts themselves (one wheel each) and the workspace's `persona` command,
+# without resolving their dependencies again.
+COPY contracts ./contracts
+COPY infra ./infra
+COPY llm ./llm
+COPY audience ./audience
+COPY producers ./producers
+COPY consumers ./consumers
+COPY api ./api
 COPY src ./src
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN pip wheel --no-deps --wheel-dir /wheels \
+        ./contracts ./infra ./llm ./audience ./producers ./consumers ./api .
 
 # ---------------------------------------------------------------------------
 # Stage 2: runtime

@@ -12,13 +12,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Stamp files: reinstall only when pyproject.toml changed since the last install.
-$(VENV)/.installed-embedded: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[embedded]'
+# The parts of the workspace, each an installable distribution in its own folder.
+PARTS    := contracts infra llm audience producers consumers api
+EDITABLE := $(foreach part,$(PARTS),-e ./$(part))
+MANIFESTS := pyproject.toml $(foreach part,$(PARTS),$(part)/pyproject.toml)
+
+# Stamp files: reinstall only when a pyproject.toml changed since the last install.
+$(VENV)/.installed-embedded: $(MANIFESTS) | $(BIN)/python
+	$(BIN)/pip install --quiet $(EDITABLE) -e '.[embedded]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml scripts/install-system-tools.sh | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: $(MANIFESTS) scripts/install-system-tools.sh | $(BIN)/python
+	$(BIN)/pip install --quiet $(EDITABLE) -e '.[test]'
 	scripts/install-system-tools.sh
 	touch $@ $(VENV)/.installed-embedded
 
@@ -30,8 +35,8 @@ run: install  ## start Kafka, MongoDB, worker and API in the foreground (Ctrl-C 
 	$(BIN)/persona dev
 
 lint: install-test  ## ruff and mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(PARTS) src tests bench
+	$(BIN)/ruff format --check $(PARTS) src tests bench
 	$(BIN)/mypy
 
 test: lint  ## lint, then the whole test suite against real servers it starts itself

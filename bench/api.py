@@ -71,16 +71,16 @@ from bench.pipeline import (
     fresh_settings,
     rss_mib,
 )
-from persona_pipeline.api.cursor import CursorCodec, fingerprint
-from persona_pipeline.consumers.dedup import MinHasher, fingerprint_text
-from persona_pipeline.contracts import Persona, PersonaRequested
-from persona_pipeline.core import search
-from persona_pipeline.core.documents import PUBLIC_PROJECTION, brief_key, to_document
-from persona_pipeline.core.mongo import Collections, Document, connect, ensure_indexes
-from persona_pipeline.core.persona_store import Ordering, PersonaFilter, PersonaStore
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.core.stats_store import STATS_ID, StatsStore
-from persona_pipeline.core.text import terms
+from persona_api.cursor import CursorCodec, fingerprint
+from persona_contracts import Persona, PersonaRequested
+from persona_infra import search
+from persona_infra.documents import PUBLIC_PROJECTION, brief_key, to_document
+from persona_infra.mongo import Collections, Document, connect, ensure_indexes
+from persona_infra.persona_store import Ordering, PersonaFilter, PersonaStore
+from persona_infra.settings import Settings
+from persona_infra.stats_store import STATS_ID, StatsStore
+from persona_infra.text import terms
+from persona_worker.dedup import MinHasher, fingerprint_text
 
 # --- What is measured: one row per endpoint case --------------------------------------------
 #

@@ -32,11 +32,11 @@ from datetime import UTC, datetime
 from tests.support.fake_openai import FakeOpenAI, ok
 
 from bench.offline import OfflinePath
-from persona_pipeline.audience.llm_planner import build_planner
-from persona_pipeline.audience.quotas import plan_quotas
-from persona_pipeline.contracts import Persona, PersonaRequested
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.core.text import fold
+from persona_audience.llm_planner import build_planner
+from persona_audience.quotas import plan_quotas
+from persona_contracts import Persona, PersonaRequested
+from persona_infra.settings import Settings
+from persona_infra.text import fold
 
 YEAR = 2026
 Check = Callable[[Persona], bool]

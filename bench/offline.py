@@ -4,13 +4,13 @@ exactly as the worker builds them without the broker and the database."""
 import functools
 from datetime import UTC, datetime
 
-from persona_pipeline.audience.planner import RulePlanner
-from persona_pipeline.audience.reference import Reference
-from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.consumers.grounding import Cell, QuotaSampler
-from persona_pipeline.contracts import Persona, PersonaRequested, TokenUsage
-from persona_pipeline.contracts.plan import AudiencePlan
+from persona_audience.planner import RulePlanner
+from persona_audience.reference import Reference
+from persona_contracts import Persona, PersonaRequested, TokenUsage
+from persona_contracts.plan import AudiencePlan
+from persona_worker.generators.base import GenerationTask
+from persona_worker.generators.offline import OfflineGenerator
+from persona_worker.grounding import Cell, QuotaSampler
 
 
 class OfflinePath:

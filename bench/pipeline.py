@@ -42,13 +42,13 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.processes import start_worker, stop, worker_env
 
 from bench.offline import offline_persona
-from persona_pipeline.contracts import GenerationMode, PersonaCreated, PersonaRequested
-from persona_pipeline.core.documents import to_document
-from persona_pipeline.core.kafka import ensure_topics
-from persona_pipeline.core.mongo import Collections, connect, ensure_indexes
-from persona_pipeline.core.settings import Settings
+from persona_contracts import GenerationMode, PersonaCreated, PersonaRequested
+from persona_infra.documents import to_document
+from persona_infra.kafka import ensure_topics
+from persona_infra.mongo import Collections, connect, ensure_indexes
+from persona_infra.settings import Settings
 from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
-from persona_pipeline.producers.request_command import publish_requests
+from persona_producers.request_command import publish_requests
 
 PER_REQUEST = 5
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pymongo import AsyncMongoClient
 
-from persona_pipeline.core.kafka import ensure_topics
-from persona_pipeline.core.settings import Settings
+from persona_infra.kafka import ensure_topics
+from persona_infra.settings import Settings
 from tests.support.stack import Endpoints, test_stack
 
 

@@ -3,7 +3,7 @@
 #
 # The broker runs with auto topic creation disabled and the api/worker run with
 # KAFKA_CREATE_TOPICS=false, so this script is the single place that creates the
-# pipeline's topics (persona_pipeline.contracts.topics.Topics). It is idempotent
+# pipeline's topics (persona_contracts.topics.Topics). It is idempotent
 # (--if-not-exists), so re-running `docker compose up` is safe.
 #
 # Environment (set by docker-compose.yml):

@@ -1,8 +1,5 @@
-"""Event-driven persona generation service."""
+"""The persona pipeline's workspace: the ``persona`` command and the embedded development stack."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 
-try:
-    __version__ = version("persona-pipeline")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+__version__ = version("persona-pipeline")

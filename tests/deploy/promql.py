@@ -15,14 +15,14 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from persona_pipeline.core import metrics
+from persona_infra import metrics
 from tests.deploy.common import ROOT
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
 RULE_TESTS_DIR = PROMETHEUS_DIR / "tests"
 
-# Metrics that come from somewhere else than persona_pipeline.core.metrics:
+# Metrics that come from somewhere else than persona_infra.metrics:
 # the standard process collector, Prometheus itself (up), kafka-exporter and
 # FastStream's KafkaPrometheusMiddleware (registered lazily, on the first message).
 FOREIGN_METRIC_PREFIXES = ("process_", "kafka_", "faststream_")
@@ -113,7 +113,7 @@ def metric_names(expr: str) -> set[str]:
 def exported_metric_names() -> frozenset[str]:
     """Every sample name the services' own metrics expose.
 
-    Every class in persona_pipeline.core.metrics with a ``create(registry)``
+    Every class in persona_infra.metrics with a ``create(registry)``
     factory is instantiated on a fresh registry, so a metric added there is
     known here without editing the tests.
     """
@@ -125,7 +125,7 @@ def exported_metric_names() -> frozenset[str]:
         and member.__module__ == metrics.__name__
         and callable(getattr(member, "create", None))
     ]
-    assert factories, "persona_pipeline.core.metrics has no create(registry) factories"
+    assert factories, "persona_infra.metrics has no create(registry) factories"
     for create in factories:
         registry = CollectorRegistry()
         create(registry)

@@ -26,9 +26,9 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from persona_pipeline.contracts.topics import Topics
-from persona_pipeline.core.api_keys import generate_key, make_entry
-from persona_pipeline.core.settings import Environment, GeneratorChoice, Settings
+from persona_contracts.topics import Topics
+from persona_infra.api_keys import generate_key, make_entry
+from persona_infra.settings import Environment, GeneratorChoice, Settings
 from tests.deploy.common import ROOT, duration_seconds, tool
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"

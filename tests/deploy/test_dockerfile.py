@@ -26,8 +26,9 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from persona_pipeline.core.settings import Environment, Settings
+from persona_infra.settings import Environment, Settings
 from tests.deploy.common import BIN, ROOT, duration_seconds, tool
+from tests.support.workspace import workspace_parts
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -205,6 +206,21 @@ def test_builder_builds_wheels_of_runtime_dependencies_only(
     assert "optional-dependencies" not in every_run, "the image must not take optional extras"
     for extra in ("[embedded", "[test", "embedded]", "test]"):
         assert extra not in every_run, f"dev-only extra {extra!r} must not enter the image"
+
+
+def test_builder_builds_a_wheel_of_every_part(stages: list[Stage]) -> None:
+    runs = [i.value for i in stages[0].all("RUN")]
+    copies = " ".join(i.value for i in stages[0].all("COPY"))
+    parts_wheels = [r for r in runs if "pip wheel --no-deps" in r]
+    assert parts_wheels, "the build stage builds no wheel of the parts"
+    for part in workspace_parts():
+        assert f"./{part.folder} " in parts_wheels[0] + " ", (
+            f"the image would lack {part.distribution}: add ./{part.folder} to pip wheel --no-deps"
+        )
+        assert f"{part.folder}/pyproject.toml" in copies, (
+            f"{part.folder}/pyproject.toml is not copied before the dependencies are resolved, "
+            "so its dependencies would be missing from the image"
+        )
 
 
 def test_runtime_installs_offline_from_the_wheels_without_compilers(runtime: Stage) -> None:
@@ -451,7 +467,7 @@ def test_dockerignore_has_no_negations() -> None:
         "docs/DEPLOYMENT.md",
         "deploy/compose/create-topics.sh",
         "deploy/k8s/base/kustomization.yaml",
-        "src/persona_pipeline/__pycache__/settings.cpython-311.pyc",
+        "infra/persona_infra/__pycache__/settings.cpython-311.pyc",
         ".mypy_cache/3.11/x.json",
         ".ruff_cache/CACHEDIR.TAG",
         ".pytest_cache/README.md",
@@ -468,7 +484,12 @@ def test_dockerignore_keeps_everything_the_build_reads(instructions: list[Instru
     sources = [s for i in instructions if i.keyword == "COPY" for s in copy_sources(i)]
     sources += [s for i in instructions if i.keyword == "RUN" for s in context_bind_mounts(i)]
     assert sources, "the Dockerfile copies nothing from the build context"
-    needed = ["pyproject.toml", "README.md", "src/persona_pipeline/__init__.py"]
+    needed = [
+        "pyproject.toml",
+        "README.md",
+        "src/persona_pipeline/__init__.py",
+        *(f"{part.folder}/pyproject.toml" for part in workspace_parts()),
+    ]
     for path in [*sources, *needed]:
         assert not is_ignored(path, patterns), f"{path} is needed by the build but ignored"
         assert (ROOT / path).exists(), f"the Dockerfile copies {path}, which does not exist"

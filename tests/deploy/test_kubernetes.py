@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from persona_pipeline.core.settings import Settings
+from persona_infra.settings import Settings
 from tests.deploy.common import ROOT, tool
 
 K8S = ROOT / "deploy" / "k8s"
@@ -462,7 +462,7 @@ def test_environment_names_are_settings(docs: list[Doc]) -> None:
         names = [env["name"] for env in container.get("env", [])] + list(config(docs, deployment))
         unknown = sorted(n for n in names if not _is_setting(n))
         assert not unknown, (
-            f"{name}: variables that are no setting of persona_pipeline.core.settings.Settings "
+            f"{name}: variables that are no setting of persona_infra.settings.Settings "
             f"(typo, or a setting missing from the app): {unknown}"
         )
         for env in container.get("env", []):

@@ -18,8 +18,9 @@ from typing import Any, Literal, get_args, get_origin
 import pytest
 import yaml
 
-from persona_pipeline.core.settings import Settings
+from persona_infra.settings import Settings
 from tests.deploy.common import EXPECTED_ALERTS, ROOT, tool
+from tests.support.workspace import workspace_parts
 
 REPO = ROOT
 DEPLOYMENT = REPO / "docs" / "DEPLOYMENT.md"
@@ -303,7 +304,7 @@ def test_documented_variables_are_settings() -> None:
         }
     )
     assert not unknown, (
-        "these variables are neither settings (persona_pipeline.core.settings.Settings) nor in "
+        "these variables are neither settings (persona_infra.settings.Settings) nor in "
         "NON_SETTING_VARIABLES / NON_SETTING_PREFIXES of this test; fix the docs or extend "
         f"the list with a reason: {unknown}"
     )
@@ -337,6 +338,10 @@ def test_example_values_of_choice_settings_are_accepted() -> None:
     assert not wrong, f"the docs give settings values they refuse: {wrong}"
 
 
+# Import names of the parts, which the docs name and which are no metrics.
+PACKAGES = frozenset({"persona_pipeline", *(part.package for part in workspace_parts())})
+
+
 def test_documented_metrics_exist() -> None:
     unknown = sorted(
         {
@@ -344,7 +349,7 @@ def test_documented_metrics_exist() -> None:
             for path in DOCS
             for name in METRIC.findall(_read(path))
             if name not in PERSONA_METRICS
-            and name != "persona_pipeline"
+            and name not in PACKAGES
             and (name.startswith("persona_") or METRIC_ENDING.search(name))
         }
     )

@@ -231,7 +231,7 @@ def test_rules_query_exported_metrics(rule: dict[str, Any]) -> None:
     missing = unknown_metrics(rule["expr"])
     assert not missing, (
         f"{rule.get('alert') or rule.get('record')} uses metrics no service exports: "
-        f"{sorted(missing)}. persona_pipeline.core.metrics defines the services' metrics; "
+        f"{sorted(missing)}. persona_infra.metrics defines the services' metrics; "
         "a custom collector also needs describe() to be seen while it has no sample"
     )
 

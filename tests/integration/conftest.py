@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.core.settings import Settings
+from persona_api.app import create_app
+from persona_infra.settings import Settings
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.serve import serve
 

@@ -8,10 +8,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.contracts import PersonaRequested
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_requests
+from persona_contracts import PersonaRequested
+from persona_infra.settings import Settings
+from persona_producers.request_command import publish_requests
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.serve import serve

@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.contracts import Location, Persona
-from persona_pipeline.core.mongo import Collections, connect
-from persona_pipeline.core.persona_store import PersonaStore
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.core.stats_store import StatsStore
+from persona_api.app import create_app
+from persona_contracts import Location, Persona
+from persona_infra.mongo import Collections, connect
+from persona_infra.persona_store import PersonaStore
+from persona_infra.settings import Settings
+from persona_infra.stats_store import StatsStore
 from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.factories import make_persona
 from tests.support.kafka import collect
@@ -302,7 +302,7 @@ async def test_get_supports_etag_and_caching(settings: Settings, api: httpx.Asyn
 async def test_search_ranks_field_matches_first_and_pages_through_everything(
     settings: Settings, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("persona_pipeline.core.search.RANKING_WINDOW", 6)
+    monkeypatch.setattr("persona_infra.search.RANKING_WINDOW", 6)
     rid = uuid.uuid4()
     bio_only = "Weekends mean sailing with friends."
     fields = {

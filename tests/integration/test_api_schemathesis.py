@@ -15,8 +15,8 @@ from schemathesis import Case
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from persona_pipeline.core.api_keys import generate_key, make_entry
-from persona_pipeline.core.settings import Settings
+from persona_infra.api_keys import generate_key, make_entry
+from persona_infra.settings import Settings
 from tests.support.processes import start_api, stop, worker_env
 from tests.support.stack import Endpoints
 

@@ -10,10 +10,11 @@ import pytest
 from fastapi import FastAPI
 from loguru import logger
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.api.deps import AdminDep, require_admin
-from persona_pipeline.core.api_keys import InsecureConfigurationError, generate_key, make_entry
-from persona_pipeline.core.settings import Settings
+from persona_api.app import create_app
+from persona_api.deps import AdminDep, require_admin
+from persona_api.key_ring import InsecureConfigurationError
+from persona_infra.api_keys import generate_key, make_entry
+from persona_infra.settings import Settings
 from tests.conftest import derive
 from tests.support.serve import serve
 
@@ -49,7 +50,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def add_admin_route(app: FastAPI) -> None:
-    """What the admin routes will look like: ``AdminDep`` from ``persona_pipeline.api.deps``."""
+    """What the admin routes will look like: ``AdminDep`` from ``persona_api.deps``."""
 
     @app.post("/v1/admin/ping")
     async def ping(admin: AdminDep) -> dict[str, str | None]:

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from persona_pipeline.audience.planner import RulePlanner
-from persona_pipeline.consumers.app import Worker, create_worker
-from persona_pipeline.contracts import PersonaRequested
-from persona_pipeline.contracts.plan import AudiencePlan
-from persona_pipeline.core.mongo import connect
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_requests
+from persona_audience.planner import RulePlanner
+from persona_contracts import PersonaRequested
+from persona_contracts.plan import AudiencePlan
+from persona_infra.mongo import connect
+from persona_infra.settings import Settings
+from persona_producers.request_command import publish_requests
+from persona_worker.app import Worker, create_worker
 from tests.support.kafka import collect, created_events, produce
 from tests.support.serve import serve
 

@@ -18,11 +18,11 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.contracts import PersonaCreated, TokenUsage
-from persona_pipeline.core.pricing import PriceTable
-from persona_pipeline.core.settings import Settings
+from persona_api.app import create_app
+from persona_contracts import PersonaCreated, TokenUsage
+from persona_infra.settings import Settings
+from persona_llm.pricing import PriceTable
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI, malformed
 from tests.support.kafka import collect

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.core.settings import Settings
+from persona_api.app import create_app
+from persona_infra.settings import Settings
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.serve import serve

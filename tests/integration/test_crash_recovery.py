@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 from pymongo import AsyncMongoClient
 
-from persona_pipeline.contracts import PersonaCreated, PersonaRequested
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_requests
+from persona_contracts import PersonaCreated, PersonaRequested
+from persona_infra.settings import Settings
+from persona_producers.request_command import publish_requests
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.kafka import collect
 from tests.support.processes import start_worker, stop, worker_env

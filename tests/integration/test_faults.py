@@ -19,15 +19,15 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import Worker, create_worker
-from persona_pipeline.contracts import PersonaRequested
-from persona_pipeline.core.kafka import ensure_topics
-from persona_pipeline.core.mongo import Collections, connect
-from persona_pipeline.core.request_store import RequestStore
-from persona_pipeline.core.settings import Settings
+from persona_api.app import create_app
+from persona_contracts import PersonaRequested
+from persona_infra.kafka import ensure_topics
+from persona_infra.mongo import Collections, connect
+from persona_infra.request_store import RequestStore
+from persona_infra.settings import Settings
 from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
-from persona_pipeline.producers.request_command import publish_requests
+from persona_producers.request_command import publish_requests
+from persona_worker.app import Worker, create_worker
 from tests.conftest import derive
 from tests.support.kafka import collect, created_events
 from tests.support.processes import PERSONA, worker_env
@@ -245,7 +245,7 @@ async def test_an_accepted_request_whose_event_was_lost_is_re_driven(
 
 
 async def test_only_one_worker_holds_the_reconciler_lease(settings: Settings) -> None:
-    from persona_pipeline.core.lease_store import LeaseStore
+    from persona_worker.lease_store import LeaseStore
 
     leases = LeaseStore(Collections.of(connect(settings)[settings.mongodb_database]))
     assert await leases.take("reconciler", "a", ttl_s=5)

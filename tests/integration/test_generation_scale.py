@@ -8,13 +8,13 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.consumers.generators.base import Generated, GenerationTask
-from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.contracts import PersonaCreated, PersonaRequested
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_requests
+from persona_api.app import create_app
+from persona_contracts import PersonaCreated, PersonaRequested
+from persona_infra.settings import Settings
+from persona_producers.request_command import publish_requests
+from persona_worker.app import create_worker
+from persona_worker.generators.base import Generated, GenerationTask
+from persona_worker.generators.offline import OfflineGenerator
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.kafka import collect, created_events

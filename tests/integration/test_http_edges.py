@@ -22,8 +22,8 @@ from subprocess import Popen
 import httpx
 import pytest
 
-from persona_pipeline.core.api_keys import generate_key, make_entry
-from persona_pipeline.core.settings import Settings
+from persona_infra.api_keys import generate_key, make_entry
+from persona_infra.settings import Settings
 from tests.support.processes import start_api, start_worker, stop, worker_env
 from tests.support.raw_http import exchange
 

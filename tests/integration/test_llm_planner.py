@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.audience.llm_planner import build_planner
-from persona_pipeline.audience.planner import AudienceError, Planner
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.contracts import Constraints, PersonaRequested
-from persona_pipeline.contracts.plan import Source
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_requests
+from persona_api.app import create_app
+from persona_audience.llm_planner import build_planner
+from persona_audience.planner import AudienceError, Planner
+from persona_contracts import Constraints, PersonaRequested
+from persona_contracts.plan import Source
+from persona_infra.settings import Settings
+from persona_producers.request_command import publish_requests
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI, malformed, ok, status
 from tests.support.kafka import created_events

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from loguru import logger
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.core.settings import Settings
+from persona_api.app import create_app
+from persona_infra.settings import Settings
+from persona_worker.app import create_worker
 from tests.support.kafka import collect
 from tests.support.prometheus import Prometheus, run_prometheus
 from tests.support.serve import serve

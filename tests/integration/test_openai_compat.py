@@ -21,18 +21,18 @@ from typing import Any
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import Worker, create_worker
-from persona_pipeline.consumers.generators.openai_generator import (
+from persona_api.app import create_app
+from persona_contracts import Persona, PersonaRequested
+from persona_infra.settings import Settings
+from persona_llm.errors import FailureKind, GenerationError
+from persona_llm.pricing import PriceTable
+from persona_producers.request_command import publish_requests
+from persona_worker.app import Worker, create_worker
+from persona_worker.generators.openai_generator import (
     OpenAIGenerator,
     PersonaDraftResponse,
 )
-from persona_pipeline.consumers.generators.prompts import SYSTEM_PROMPT
-from persona_pipeline.contracts import Persona, PersonaRequested
-from persona_pipeline.core.pricing import PriceTable
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.llm.errors import FailureKind, GenerationError
-from persona_pipeline.producers.request_command import publish_requests
+from persona_worker.generators.prompts import SYSTEM_PROMPT
 from tests.conftest import derive
 from tests.integration.test_llm_planner import PLAN
 from tests.support.fake_openai import FakeOpenAI, ok

@@ -22,23 +22,23 @@ from openai import AsyncOpenAI
 from openai.lib import type_to_response_format_param
 from pydantic import BaseModel, Field
 
-from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.consumers.generators.openai_generator import (
+from persona_contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
+from persona_infra.settings import Settings
+from persona_llm.chat import StructuredChat, retry_after_seconds
+from persona_llm.errors import FailureKind, GenerationError
+from persona_worker.generators.base import GenerationTask
+from persona_worker.generators.openai_generator import (
     OpenAIGenerator,
     PersonaDraftResponse,
     seed_for,
 )
-from persona_pipeline.consumers.generators.prompts import (
+from persona_worker.generators.prompts import (
     EXPECTED_COMPLETION_TOKENS,
     build_messages,
     describe_level,
     estimate_tokens,
 )
-from persona_pipeline.consumers.resilience import ResilientGenerator
-from persona_pipeline.contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUsage
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.llm.chat import StructuredChat, retry_after_seconds
-from persona_pipeline.llm.errors import FailureKind, GenerationError
+from persona_worker.resilience import ResilientGenerator
 from tests.support.fake_openai import (
     FakeOpenAI,
     Reply,

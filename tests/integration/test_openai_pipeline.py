@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.contracts import PersonaCreated, PersonaFailed, PersonaRequested
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_requests
+from persona_api.app import create_app
+from persona_contracts import PersonaCreated, PersonaFailed, PersonaRequested
+from persona_infra.settings import Settings
+from persona_producers.request_command import publish_requests
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.fake_openai import FakeOpenAI, refusal
 from tests.support.kafka import collect

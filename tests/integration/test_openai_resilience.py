@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from openai import AsyncOpenAI
 
-from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.consumers.generators.openai_generator import OpenAIGenerator
-from persona_pipeline.consumers.generators.prompts import estimate_tokens
-from persona_pipeline.consumers.resilience import ResilientGenerator, build_resilient_generator
-from persona_pipeline.contracts import BigFive, Location, Skeleton, TokenUsage
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.llm.errors import FailureKind, GenerationError
-from persona_pipeline.llm.rate_limit import RateLimiter
+from persona_contracts import BigFive, Location, Skeleton, TokenUsage
+from persona_infra.settings import Settings
+from persona_llm.errors import FailureKind, GenerationError
+from persona_llm.rate_limit import RateLimiter
+from persona_worker.generators.base import GenerationTask
+from persona_worker.generators.openai_generator import OpenAIGenerator
+from persona_worker.generators.prompts import estimate_tokens
+from persona_worker.resilience import ResilientGenerator, build_resilient_generator
 from tests.support.fake_openai import (
     FakeOpenAI,
     ReplyRecord,

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from persona_pipeline.consumers.app import Worker, create_worker
-from persona_pipeline.consumers.generators.base import Generated, GenerationTask
-from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.contracts import PersonaRequested
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.producers.request_command import publish_requests
+from persona_contracts import PersonaRequested
+from persona_infra.settings import Settings
+from persona_producers.request_command import publish_requests
+from persona_worker.app import Worker, create_worker
+from persona_worker.generators.base import Generated, GenerationTask
+from persona_worker.generators.offline import OfflineGenerator
 from tests.support.kafka import collect, created_events, produce
 from tests.support.serve import serve
 

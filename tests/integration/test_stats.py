@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.contracts import PersonaRequested
-from persona_pipeline.core.api_keys import generate_key, make_entry
-from persona_pipeline.core.mongo import Collections, connect
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.core.stats_store import DAYS, StatsStore
-from persona_pipeline.producers.request_command import publish_requests
+from persona_api.app import create_app
+from persona_contracts import PersonaRequested
+from persona_infra.api_keys import generate_key, make_entry
+from persona_infra.mongo import Collections, connect
+from persona_infra.settings import Settings
+from persona_infra.stats_store import DAYS, StatsStore
+from persona_producers.request_command import publish_requests
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.kafka import created_events
 from tests.support.serve import serve

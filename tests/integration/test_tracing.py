@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from persona_pipeline.api.app import create_app
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.core.telemetry import tracer_provider
+from persona_api.app import create_app
+from persona_infra.settings import Settings
+from persona_infra.telemetry import tracer_provider
+from persona_worker.app import create_worker
 from tests.conftest import derive
 from tests.support.kafka import created_events
 from tests.support.serve import serve

@@ -4,9 +4,9 @@ import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from persona_pipeline.consumers.generators.base import GenerationTask
-from persona_pipeline.contracts import BigFive, Location, Persona, Skeleton, TokenUsage
-from persona_pipeline.contracts.persona import persona_id
+from persona_contracts import BigFive, Location, Persona, Skeleton, TokenUsage
+from persona_contracts.persona import persona_id
+from persona_worker.generators.base import GenerationTask
 
 PHARMACIST_TASK = GenerationTask(
     brief="Commuters who cycle to work",

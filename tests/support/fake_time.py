@@ -7,7 +7,7 @@ limiter because only the head of its queue ever sleeps.
 import asyncio
 from collections.abc import Callable
 
-from persona_pipeline.llm.rate_limit import RateLimiter
+from persona_llm.rate_limit import RateLimiter
 
 START = 1000.0
 

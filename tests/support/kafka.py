@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from persona_pipeline.contracts import PersonaCreated
-from persona_pipeline.core.settings import Settings
+from persona_contracts import PersonaCreated
+from persona_infra.settings import Settings
 
 
 async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:

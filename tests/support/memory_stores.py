@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from persona_pipeline.contracts import (
+from persona_contracts import (
     GenerationMode,
     Persona,
     PersonaCreated,
@@ -20,9 +20,9 @@ from persona_pipeline.contracts import (
     PersonaRequested,
     RequestState,
 )
-from persona_pipeline.contracts.plan import AudiencePlan, Planning
-from persona_pipeline.core.documents import brief_key, from_document
-from persona_pipeline.core.request_store import (
+from persona_contracts.plan import AudiencePlan, Planning
+from persona_infra.documents import brief_key, from_document
+from persona_infra.request_store import (
     NotStartedError,
     RequestConflictError,
     Settlement,

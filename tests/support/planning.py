@@ -2,11 +2,11 @@
 
 from functools import cache
 
-from persona_pipeline.audience.planner import RulePlanner
-from persona_pipeline.audience.reference import Reference
-from persona_pipeline.consumers.grounding import QuotaSampler
-from persona_pipeline.contracts import Constraints, PersonaRequested, Skeleton
-from persona_pipeline.contracts.plan import AudiencePlan
+from persona_audience.planner import RulePlanner
+from persona_audience.reference import Reference
+from persona_contracts import Constraints, PersonaRequested, Skeleton
+from persona_contracts.plan import AudiencePlan
+from persona_worker.grounding import QuotaSampler
 
 
 @cache

@@ -11,7 +11,7 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
-from persona_pipeline.core.settings import Settings
+from persona_infra.settings import Settings
 from persona_pipeline.devstack.servers import free_port
 
 PERSONA = str(Path(sys.executable).with_name("persona"))

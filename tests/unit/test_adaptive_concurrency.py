@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from persona_pipeline.llm.concurrency import (
+from persona_llm.concurrency import (
     AdaptiveConcurrency,
     ChangeReporter,
     LimitChange,

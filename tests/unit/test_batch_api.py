@@ -5,8 +5,8 @@ import json
 import httpx
 import openai
 
-from persona_pipeline.llm.batch_api import BatchApiError, _api_error, _parse_lines
-from persona_pipeline.llm.errors import FailureKind
+from persona_llm.batch_api import BatchApiError, _api_error, _parse_lines
+from persona_llm.errors import FailureKind
 
 
 def _line(custom_id: str, *, status: int | None = 200, error: dict[str, str] | None = None) -> str:

@@ -18,24 +18,24 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, Field
 
-from persona_pipeline.audience.llm_planner import build_messages as plan_messages
-from persona_pipeline.audience.plan_draft import PlanDraft
-from persona_pipeline.consumers.generators.openai_generator import (
-    OpenAIGenerator,
-    PersonaDraftResponse,
-    seed_for,
-)
-from persona_pipeline.consumers.generators.prompts import SYSTEM_PROMPT, build_messages
-from persona_pipeline.consumers.resilience import ResilientGenerator
-from persona_pipeline.contracts import (
+from persona_audience.llm_planner import build_messages as plan_messages
+from persona_audience.plan_draft import PlanDraft
+from persona_contracts import (
     PersonaDraft,
     PersonaRequested,
     TokenUsage,
 )
-from persona_pipeline.core.settings import ResponseFormat, Settings
-from persona_pipeline.llm.chat import StructuredChat, openai_client
-from persona_pipeline.llm.errors import FailureKind, GenerationError
-from persona_pipeline.llm.schema import strict_response_format
+from persona_infra.settings import ResponseFormat, Settings
+from persona_llm.chat import StructuredChat, openai_client
+from persona_llm.errors import FailureKind, GenerationError
+from persona_llm.schema import strict_response_format
+from persona_worker.generators.openai_generator import (
+    OpenAIGenerator,
+    PersonaDraftResponse,
+    seed_for,
+)
+from persona_worker.generators.prompts import SYSTEM_PROMPT, build_messages
+from persona_worker.resilience import ResilientGenerator
 from tests.support.factories import make_task
 
 MODEL = "gpt-test-mini"

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from persona_contracts import Constraints, PersonaCreated, PersonaFailed, PersonaRequested
+from persona_contracts.persona import persona_id
+from persona_contracts.plan import AudiencePlan
 from persona_pipeline.cli.contracts import render_contracts
-from persona_pipeline.contracts import Constraints, PersonaCreated, PersonaFailed, PersonaRequested
-from persona_pipeline.contracts.persona import persona_id
-from persona_pipeline.contracts.plan import AudiencePlan
 from tests.support.factories import make_persona
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

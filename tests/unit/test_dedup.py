@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from persona_pipeline.consumers.dedup import (
+from persona_worker.dedup import (
     DEFAULT_THRESHOLD,
     MERSENNE_61,
     MinHasher,
@@ -135,7 +135,7 @@ def test_signature_is_pinned(hasher: MinHasher) -> None:
 def test_signature_is_the_same_in_another_process(hasher: MinHasher) -> None:
     script = (
         "import json\n"
-        "from persona_pipeline.consumers.dedup import MinHasher, fingerprint_text\n"
+        "from persona_worker.dedup import MinHasher, fingerprint_text\n"
         f"text = fingerprint_text(*{PERSONAS['nurse']!r})\n"
         "print(json.dumps([MinHasher().signature(text), MinHasher(16, 2, 7).signature(text)]))\n"
     )

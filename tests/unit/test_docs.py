@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from persona_pipeline.core.settings import Settings
+from persona_infra.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -13,24 +13,24 @@ from functools import cache
 import pytest
 from prometheus_client import CollectorRegistry
 
-from persona_pipeline.audience.gazetteer import Gazetteer
-from persona_pipeline.audience.planner import RulePlanner
-from persona_pipeline.audience.reference import Reference
-from persona_pipeline.consumers.generators.base import Generated, GenerationTask
-from persona_pipeline.consumers.grounding import QuotaSampler
-from persona_pipeline.consumers.service import GenerationService
-from persona_pipeline.consumers.stages import DedupPolicy, Stages
-from persona_pipeline.contracts import (
+from persona_audience.gazetteer import Gazetteer
+from persona_audience.planner import RulePlanner
+from persona_audience.reference import Reference
+from persona_contracts import (
     Constraints,
     PersonaDraft,
     PersonaRequested,
     RequestState,
     TokenUsage,
 )
-from persona_pipeline.core.metrics import PipelineMetrics
-from persona_pipeline.core.pricing import PriceTable
-from persona_pipeline.core.request_store import RequestConflictError
-from persona_pipeline.llm.errors import FailureKind, GenerationError
+from persona_infra.metrics import PipelineMetrics
+from persona_infra.request_store import RequestConflictError
+from persona_llm.errors import FailureKind, GenerationError
+from persona_llm.pricing import PriceTable
+from persona_worker.generators.base import Generated, GenerationTask
+from persona_worker.grounding import QuotaSampler
+from persona_worker.service import GenerationService
+from persona_worker.stages import DedupPolicy, Stages
 from tests.support.memory_stores import MemoryPersonas, MemoryRequests, MemoryStats, RecordingSink
 
 Write = Callable[[GenerationTask], PersonaDraft]

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persona_pipeline.audience.quotas import allocate, plan_quotas
-from persona_pipeline.contracts import Constraints, Skeleton
-from persona_pipeline.contracts.plan import AudiencePlan
+from persona_audience.quotas import allocate, plan_quotas
+from persona_contracts import Constraints, Skeleton
+from persona_contracts.plan import AudiencePlan
 from tests.support.determinism import outputs_under_hash_seeds
 from tests.support.planning import plan_for, sampler, skeletons_for
 

@@ -16,7 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from persona_pipeline.core.http_server import (
+from persona_infra.http_server import (
     BodyTimeoutError,
     EdgeLimits,
     HttpLimits,
@@ -24,8 +24,8 @@ from persona_pipeline.core.http_server import (
     make_server,
     refusal,
 )
-from persona_pipeline.core.logging import CONSOLE_FORMAT, _patch, escape_controls
-from persona_pipeline.core.settings import Settings
+from persona_infra.logging import CONSOLE_FORMAT, _patch, escape_controls
+from persona_infra.settings import Settings
 from persona_pipeline.devstack.servers import free_port
 from tests.support.raw_http import exchange
 

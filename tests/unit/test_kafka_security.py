@@ -9,8 +9,8 @@ import trustme
 from faststream.kafka.security import parse_security
 from pydantic import ValidationError
 
-from persona_pipeline.core.kafka import client_options, security
-from persona_pipeline.core.settings import Settings
+from persona_infra.kafka import client_options, security
+from persona_infra.settings import Settings
 
 
 def settings(**env: object) -> Settings:

@@ -5,9 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from persona_pipeline.consumers.generators.base import GenerationTask, PersonaGenerator
-from persona_pipeline.consumers.generators.offline import OfflineGenerator, _indefinite
-from persona_pipeline.contracts import (
+from persona_contracts import (
     BigFive,
     Constraints,
     Persona,
@@ -15,7 +13,9 @@ from persona_pipeline.contracts import (
     Skeleton,
     TokenUsage,
 )
-from persona_pipeline.core.text import terms
+from persona_infra.text import terms
+from persona_worker.generators.base import GenerationTask, PersonaGenerator
+from persona_worker.generators.offline import OfflineGenerator, _indefinite
 from tests.support.planning import plan_for, sampler
 
 SEED = 1234

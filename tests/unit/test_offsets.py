@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from persona_pipeline.consumers.batcher import InsertBatcher
-from persona_pipeline.consumers.offsets import OffsetTracker
+from persona_worker.batcher import InsertBatcher
+from persona_worker.offsets import OffsetTracker
 
 
 def test_position_waits_for_the_lowest_unfinished_offset() -> None:

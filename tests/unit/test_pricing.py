@@ -5,10 +5,10 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from persona_pipeline.contracts import Persona, TokenUsage
-from persona_pipeline.contracts.requests import RequestStatus
-from persona_pipeline.core.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
-from persona_pipeline.core.settings import Settings
+from persona_contracts import Persona, TokenUsage
+from persona_contracts.requests import RequestStatus
+from persona_infra.settings import Settings
+from persona_llm.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 from tests.conftest import derive
 from tests.support.factories import make_persona
 

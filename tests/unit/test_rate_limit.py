@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from persona_pipeline.llm.rate_limit import RateLimiter
+from persona_llm.rate_limit import RateLimiter
 from tests.support.fake_time import START, FakeTime, make_limiter
 
 

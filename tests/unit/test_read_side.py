@@ -4,13 +4,13 @@ import uuid
 
 import pytest
 
-from persona_pipeline.api.cursor import CursorCodec, InvalidCursorError, fingerprint
-from persona_pipeline.contracts import Location
-from persona_pipeline.core.documents import from_document, sort_key, to_document
-from persona_pipeline.core.persona_store import PersonaFilter
-from persona_pipeline.core.request_store import final_state
-from persona_pipeline.core.stats_store import age_bucket
-from persona_pipeline.core.text import fold, terms
+from persona_api.cursor import CursorCodec, InvalidCursorError, fingerprint
+from persona_contracts import Location
+from persona_infra.documents import from_document, sort_key, to_document
+from persona_infra.persona_store import PersonaFilter
+from persona_infra.request_store import final_state
+from persona_infra.stats_store import age_bucket
+from persona_infra.text import fold, terms
 from tests.support.factories import make_persona
 
 

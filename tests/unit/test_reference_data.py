@@ -2,7 +2,7 @@
 
 import pytest
 
-from persona_pipeline.audience.reference import (
+from persona_audience.reference import (
     Occupations,
     Population,
     Reference,

@@ -7,18 +7,18 @@ from collections import deque
 
 import pytest
 
-from persona_pipeline.consumers.generators.base import (
+from persona_contracts import PersonaDraft, TokenUsage
+from persona_infra.settings import Settings
+from persona_llm.concurrency import AdaptiveConcurrency
+from persona_llm.errors import FailureKind, GenerationError
+from persona_llm.rate_limit import RateLimiter
+from persona_llm.retry import OUTCOMES
+from persona_worker.generators.base import (
     Generated,
     GenerationTask,
     PersonaGenerator,
 )
-from persona_pipeline.consumers.resilience import ResilientGenerator, build_resilient_generator
-from persona_pipeline.contracts import PersonaDraft, TokenUsage
-from persona_pipeline.core.settings import Settings
-from persona_pipeline.llm.concurrency import AdaptiveConcurrency
-from persona_pipeline.llm.errors import FailureKind, GenerationError
-from persona_pipeline.llm.rate_limit import RateLimiter
-from persona_pipeline.llm.retry import OUTCOMES
+from persona_worker.resilience import ResilientGenerator, build_resilient_generator
 from tests.support.factories import make_task
 from tests.support.fake_time import START, FakeTime, make_limiter
 

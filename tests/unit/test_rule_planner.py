@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from persona_pipeline.audience.planner import AudienceError, RulePlanner
-from persona_pipeline.contracts import Constraints, PersonaRequested
-from persona_pipeline.contracts.plan import AudiencePlan, Source
+from persona_audience.planner import AudienceError, RulePlanner
+from persona_contracts import Constraints, PersonaRequested
+from persona_contracts.plan import AudiencePlan, Source
 
 YEAR = 2026
 

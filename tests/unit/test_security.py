@@ -14,24 +14,23 @@ from fastapi.testclient import TestClient
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from typer.testing import CliRunner
 
-from persona_pipeline.api.app import check_security, key_ring
-from persona_pipeline.api.deps import reject_unknown_query_params
-from persona_pipeline.api.limits import TokenBuckets, retry_after
-from persona_pipeline.api.problems import install_problem_handlers
-from persona_pipeline.cli.main import app as cli
-from persona_pipeline.core import api_keys as security
-from persona_pipeline.core.api_keys import (
-    InsecureConfigurationError,
+from persona_api import key_ring as verification
+from persona_api.app import check_security, key_ring
+from persona_api.deps import reject_unknown_query_params
+from persona_api.key_ring import InsecureConfigurationError, KeyRing, VerificationBusyError
+from persona_api.limits import TokenBuckets, retry_after
+from persona_api.problems import install_problem_handlers
+from persona_infra import api_keys as security
+from persona_infra.api_keys import (
     KeyEntry,
     KeyFormatError,
-    KeyRing,
     Role,
-    VerificationBusyError,
     hash_key,
     make_entry,
     parse_entries,
 )
-from persona_pipeline.core.settings import Settings
+from persona_infra.settings import Settings
+from persona_pipeline.cli.main import app as cli
 
 KEY = "correct-horse-battery-staple"
 
@@ -89,7 +88,7 @@ def test_matching_compares_every_entry_in_constant_time(monkeypatch: pytest.Monk
         compared.append((x, y))
         return real(x, y)
 
-    monkeypatch.setattr(security.hmac, "compare_digest", spy)
+    monkeypatch.setattr(verification.hmac, "compare_digest", spy)
     found = keys.match(KEY)  # the first entry: the loop must not stop there
     assert found is not None
     assert found.name == "a"
@@ -112,7 +111,7 @@ async def test_verify_caches_results_and_rejects_implausible_keys(
         derivations += 1
         return real_derive(key, salt)
 
-    monkeypatch.setattr(security, "derive", counting)
+    monkeypatch.setattr(verification, "derive", counting)
     principal = await keys.verify(KEY)
     assert principal is not None
     assert (principal.name, principal.role) == ("writer", Role.WRITER)
@@ -129,9 +128,9 @@ async def test_verify_caches_results_and_rejects_implausible_keys(
 
 
 async def test_failure_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security, "MAX_CACHED_FAILURES", 3)
+    monkeypatch.setattr(verification, "MAX_CACHED_FAILURES", 3)
     keys = ring(writer=(Role.WRITER, KEY))
-    monkeypatch.setattr(security, "derive", lambda key, salt: b"\0" * 32)
+    monkeypatch.setattr(verification, "derive", lambda key, salt: b"\0" * 32)
     await asyncio.gather(*(keys.verify(f"wrong-key-number-{i:04}") for i in range(10)))
     assert len(keys._failed) == 3
 
@@ -422,7 +421,7 @@ async def test_unknown_keys_in_verification_are_bounded_in_all(
     held: tuple[KeyRing, HeldMatch], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys, match = held
-    monkeypatch.setattr(security, "MAX_PENDING_VERIFICATIONS", 3)
+    monkeypatch.setattr(verification, "MAX_PENDING_VERIFICATIONS", 3)
     pending = [
         asyncio.create_task(keys.verify(f"random-key-{i:06}", f"10.0.0.{i}")) for i in range(3)
     ]

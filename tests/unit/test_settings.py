@@ -5,7 +5,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from persona_pipeline.core.settings import GeneratorChoice, ResponseFormat, Settings
+from persona_infra.settings import GeneratorChoice, ResponseFormat, Settings
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ import pytest
 from openai.lib import type_to_response_format_param
 from pydantic import BaseModel, Field, ValidationError
 
-from persona_pipeline.consumers.generators.openai_generator import PersonaDraftResponse
-from persona_pipeline.llm.schema import strict_response_format
+from persona_llm.schema import strict_response_format
+from persona_worker.generators.openai_generator import PersonaDraftResponse
 from tests.support.fake_openai import strict_schema_problem
 
 UNDOCUMENTED = {"minLength", "maxLength", "default"}

@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from persona_pipeline.consumers.app import create_worker
-from persona_pipeline.consumers.asyncapi import asyncapi_document
-from persona_pipeline.consumers.generators.offline import OfflineGenerator
-from persona_pipeline.contracts.schemas import event_schemas
-from persona_pipeline.core.settings import Settings
+from persona_contracts.schemas import event_schemas
+from persona_infra.settings import Settings
+from persona_worker.app import create_worker
+from persona_worker.asyncapi import asyncapi_document
+from persona_worker.generators.offline import OfflineGenerator
 
 
 def _dump(document: dict[str, Any]) -> str:

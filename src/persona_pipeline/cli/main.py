@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 
-from persona_pipeline.contracts.requests import GenerationMode
-from persona_pipeline.core.settings import Settings, load_settings
+from persona_contracts.requests import GenerationMode
+from persona_infra.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from persona_pipeline.contracts import PersonaRequested
+    from persona_contracts import PersonaRequested
 
 app = typer.Typer(
     name="persona",
@@ -50,10 +50,10 @@ def _settings() -> Settings:
 @app.command()
 def api() -> None:
     """Serve the HTTP API (API_HOST:API_PORT, default 127.0.0.1:8080)."""
-    from persona_pipeline.api.app import create_app
-    from persona_pipeline.core.api_keys import InsecureConfigurationError
-    from persona_pipeline.core.http_server import HttpLimits, make_server, run_server
-    from persona_pipeline.core.logging import configure_logging
+    from persona_api.app import create_app
+    from persona_api.key_ring import InsecureConfigurationError
+    from persona_infra.http_server import HttpLimits, make_server, run_server
+    from persona_infra.logging import configure_logging
 
     settings = _settings()
     configure_logging(settings, "api")
@@ -76,9 +76,9 @@ def api() -> None:
 @app.command()
 def worker() -> None:
     """Consume generation requests; serves /health, /ready and /metrics on WORKER_PORT."""
-    from persona_pipeline.consumers.app import create_worker
-    from persona_pipeline.core.http_server import HttpLimits, make_server, run_server
-    from persona_pipeline.core.logging import configure_logging
+    from persona_infra.http_server import HttpLimits, make_server, run_server
+    from persona_infra.logging import configure_logging
+    from persona_worker.app import create_worker
 
     settings = _settings()
     configure_logging(settings, "worker")
@@ -122,7 +122,7 @@ def dev() -> None:
     """Run the whole stack locally: Kafka, MongoDB (data in DEV_DATA_DIR), worker and API.
 
     Stays in the foreground; Ctrl-C stops every process it started."""
-    from persona_pipeline.core.logging import configure_logging
+    from persona_infra.logging import configure_logging
     from persona_pipeline.devstack.runner import run_dev_stack
 
     settings = _settings()
@@ -183,8 +183,8 @@ def _request_from_options(
 ) -> "PersonaRequested":
     """The request the options describe, validated and checked against the brief: an
     invalid or contradictory one is reported here and exits with code 2."""
-    from persona_pipeline.audience.planner import AudienceError, RulePlanner
-    from persona_pipeline.producers import cli
+    from persona_audience.planner import AudienceError, RulePlanner
+    from persona_producers import cli
 
     by_country = cli.weighted("country", countries or [], err)
     by_occupation = cli.weighted("occupation", occupations or [], err)
@@ -254,7 +254,7 @@ def request(
     ] = None,
 ) -> None:
     """Publish a generation request to Kafka; with --wait, show progress and the personas."""
-    from persona_pipeline.producers.cli import run_request
+    from persona_producers.cli import run_request
 
     settings = _settings()
     event = _request_from_options(
@@ -369,7 +369,7 @@ def hash_key(
     client keeps the key itself."""
     import getpass
 
-    from persona_pipeline.core.api_keys import KeyFormatError, generate_key, make_entry
+    from persona_infra.api_keys import KeyFormatError, generate_key, make_entry
 
     if generate:
         key = generate_key()

@@ -3,10 +3,10 @@
 from rich.console import Console
 from rich.table import Table
 
-from persona_pipeline.audience.planner import RulePlanner
-from persona_pipeline.audience.quotas import PlanPreview, Quota
-from persona_pipeline.contracts import PersonaRequested
-from persona_pipeline.core.settings import Settings
+from persona_audience.planner import RulePlanner
+from persona_audience.quotas import PlanPreview, Quota
+from persona_contracts import PersonaRequested
+from persona_infra.settings import Settings
 
 MAX_ROWS = 15
 

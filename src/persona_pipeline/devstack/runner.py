@@ -24,8 +24,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from persona_pipeline.core.kafka import ensure_topics
-from persona_pipeline.core.settings import Settings
+from persona_infra.kafka import ensure_topics
+from persona_infra.settings import Settings
 from persona_pipeline.devstack.servers import (
     ChildServer,
     PortInUseError,

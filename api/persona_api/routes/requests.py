@@ -1,0 +1,49 @@
+"""``/v1/requests/{id}``: where a generation request stands."""
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from persona_api.deps import RequestStoreDep, WriteRateLimitDep, WriterDep
+from persona_api.problems import PROBLEM_RESPONSES, ProblemError
+from persona_contracts import RequestStatus
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/{request_id}", summary="Status of a generation request")
+async def get_request(request_id: uuid.UUID, requests: RequestStoreDep) -> RequestStatus:
+    """`pending` until a worker takes it, then `generating`, then `completed`, `partial`
+    (some personas failed) or `failed`; `stored` counts up while it generates. A `batch`
+    request waits as `batch_submitted` / `batch_in_progress` (see `batch`) in between;
+    a cancelled one ends `cancelled`."""
+    return _found(request_id, await requests.get(request_id))
+
+
+@router.post(
+    "/{request_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel a generation request",
+)
+async def cancel_request(
+    request_id: uuid.UUID,
+    requests: RequestStoreDep,
+    _writer: WriterDep,
+    _quota: WriteRateLimitDep,
+) -> RequestStatus:
+    """Stop the request: one no worker took yet ends `cancelled` at once; a generating one
+    starts no more personas; a `batch` one has its provider batch cancelled. What was
+    stored stays, and the request ends `cancelled` (or `completed`, had it finished).
+    Cancelling a final request changes nothing and answers its status."""
+    return _found(request_id, await requests.request_cancel(request_id))
+
+
+def _found(request_id: uuid.UUID, found: RequestStatus | None) -> RequestStatus:
+    if found is None:
+        raise ProblemError(
+            404,
+            "Not found",
+            f"No request {request_id}. Requests published straight to Kafka appear once a "
+            "worker takes them.",
+        )
+    return found

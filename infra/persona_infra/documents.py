@@ -1,0 +1,95 @@
+"""Mapping between ``Persona`` and its MongoDB document.
+
+The document adds three derived fields the read side needs: ``sort_key`` (a
+unique, sortable cursor: creation time then id), ``keys`` (folded values for
+case-insensitive filters) and ``search_terms``.
+"""
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from persona_contracts import Persona
+from persona_infra.text import fold, terms_of_all
+
+DERIVED_FIELDS = (
+    "_id",
+    "sort_key",
+    "age_key",
+    "keys",
+    "search_terms",
+    "minhash",
+    "brief_key",
+    "near_duplicates",
+)
+
+
+def time_key(moment: datetime) -> str:
+    """Fixed-width UTC text of a moment, so string order is time order."""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc.strftime("%Y%m%dT%H%M%S.%f")
+
+
+def time_bound(moment: datetime, end: bool = False) -> str:
+    """A full-length ``sort_key`` below (or above, with ``end``) every key of ``moment``.
+
+    Full length rather than the bare time prefix: one MongoDB-compatible server
+    mis-compares prefix bounds on a descending index (measured), and a whole key
+    is unambiguous everywhere."""
+    return f"{time_key(moment)}|{(UUID_MAX if end else UUID_MIN)}"
+
+
+UUID_MIN = "00000000-0000-0000-0000-000000000000"
+UUID_MAX = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+
+def sort_key(persona: Persona) -> str:
+    # The creation time, then the id to break ties: unique and sortable.
+    return f"{time_key(persona.created_at)}|{persona.id}"
+
+
+def age_key(persona: Persona) -> str:
+    """Unique and sortable by age, then creation time: keyset pages when sorting by age."""
+    return f"{persona.age:03d}|{sort_key(persona)}"
+
+
+# Reads never need the worker-side fields; leaving them out keeps responses small.
+PUBLIC_PROJECTION = {"minhash": 0, "search_terms": 0, "brief_key": 0, "near_duplicates": 0}
+
+
+def brief_key(brief: str) -> str:
+    """Groups personas of one brief for near-duplicate checks, whatever its spacing or case."""
+    return hashlib.sha256(" ".join(fold(brief).split()).encode()).hexdigest()[:24]
+
+
+def to_document(persona: Persona, **extra: Any) -> dict[str, Any]:
+    """The stored form; ``extra`` carries worker-side fields such as ``minhash``."""
+    doc = persona.model_dump(mode="python") | extra
+    doc["_id"] = persona.id
+    doc["sort_key"] = sort_key(persona)
+    country_keys = [fold(persona.location.country)]
+    if persona.location.country_code:
+        country_keys.append(persona.location.country_code.lower())
+    doc["age_key"] = age_key(persona)
+    doc["keys"] = {
+        "country": country_keys,
+        "city": fold(persona.location.city),
+        "occupation": fold(persona.occupation),
+        "tags": sorted({fold(t) for t in persona.tags}),
+        "interests": sorted({fold(i) for i in persona.interests}),
+    }
+    doc["search_terms"] = terms_of_all(
+        [
+            persona.name,
+            persona.occupation,
+            persona.location.city,
+            persona.location.country,
+            *persona.interests,
+            persona.bio,
+        ]
+    )
+    return doc
+
+
+def from_document(doc: dict[str, Any]) -> Persona:
+    return Persona.model_validate({k: v for k, v in doc.items() if k not in DERIVED_FIELDS})

@@ -1,0 +1,203 @@
+"""Reads and writes of stored personas.
+
+Writes are idempotent through the unique ``(request_id, ordinal)`` index; reads
+are keyset-paginated on ``sort_key`` so every page is an index range scan.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import BulkWriteError
+
+from persona_contracts import Persona
+from persona_infra import search
+from persona_infra.documents import (
+    PUBLIC_PROJECTION,
+    brief_key,
+    from_document,
+    time_bound,
+    to_document,
+)
+from persona_infra.mongo import Collections
+from persona_infra.text import fold
+
+DUPLICATE_KEY = 11000
+
+
+class Ordering(StrEnum):
+    """How a page is sorted; each is one unique, indexed string field (keyset pagination)."""
+
+    NEWEST = "created_at"
+    """Newest first, on ``sort_key`` (creation time, then id)."""
+    AGE = "age"
+    """Youngest first, on ``age_key`` (age, then ``sort_key``)."""
+    RELEVANCE = "relevance"
+    """Search only: most matching fields first (see ``core.search``)."""
+
+    @property
+    def field(self) -> str:
+        return "sort_key" if self is Ordering.NEWEST else "age_key"
+
+    @property
+    def direction(self) -> int:
+        return DESCENDING if self is Ordering.NEWEST else ASCENDING
+
+    def after(self, position: str) -> dict[str, str]:
+        return {"$lt": position} if self is Ordering.NEWEST else {"$gt": position}
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaFilter:
+    """Filters shared by list and search; ``None`` means "any"."""
+
+    country: str | None = None
+    city: str | None = None
+    occupation: str | None = None
+    gender: str | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+    tag: str | None = None
+    interest: str | None = None
+    request_id: uuid.UUID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    generator: str | None = None
+    terms: Sequence[str] = ()
+
+    def to_query(self) -> dict[str, Any]:
+        """A MongoDB filter built only from typed values, never from raw user input.
+
+        Strings are compared as folded literals; none can become an operator."""
+        folded = {
+            "keys.country": self.country,
+            "keys.city": self.city,
+            "keys.occupation": self.occupation,
+            "keys.tags": self.tag,
+            "keys.interests": self.interest,
+        }
+        query: dict[str, Any] = {k: fold(v) for k, v in folded.items() if v is not None}
+        exact = {"gender": self.gender, "generator": self.generator, "request_id": self.request_id}
+        query |= {k: v for k, v in exact.items() if v is not None}
+        if age := _range(self.min_age, self.max_age):
+            query["age"] = age
+        created = _range(
+            time_bound(self.created_after) if self.created_after else None,
+            time_bound(self.created_before, end=True) if self.created_before else None,
+        )
+        if created:
+            query["sort_key"] = created
+        if self.terms:
+            query["search_terms"] = {"$all": list(self.terms)}
+        return query
+
+
+def _range(low: object | None, high: object | None) -> dict[str, object]:
+    return {op: bound for op, bound in (("$gte", low), ("$lte", high)) if bound is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Persona]
+    next_after: str | None
+
+
+class PersonaStore:
+    def __init__(self, collections: Collections) -> None:
+        self._personas = collections.personas
+
+    async def insert(self, persona: Persona, **extra: Any) -> bool:
+        """Store a persona; ``False`` when this ``(request_id, ordinal)`` already exists."""
+        return (await self.insert_many([to_document(persona, **extra)]))[0]
+
+    async def insert_many(self, documents: Sequence[dict[str, Any]]) -> list[bool]:
+        """Store documents in one round trip; per document, ``False`` if it already existed.
+
+        One ``insert_many`` costs the server far less per document than single
+        inserts; ``ordered=False`` keeps one duplicate from blocking the rest."""
+        try:
+            await self._personas.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            duplicates = {e["index"] for e in errors}
+            return [i not in duplicates for i in range(len(documents))]
+        return [True] * len(documents)
+
+    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
+        """The personas already stored for a request, by ordinal."""
+        cursor = self._personas.find({"request_id": request_id})
+        return {p.ordinal: p for p in [from_document(doc) async for doc in cursor]}
+
+    async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
+        """``(id, minhash)`` of the newest personas generated for the same brief."""
+        cursor = (
+            self._personas.find({"brief_key": brief_key(brief)}, {"minhash": 1})
+            .sort("sort_key", DESCENDING)
+            .limit(limit)
+        )
+        return [
+            (str(doc["_id"]), cast(list[int], doc["minhash"]))
+            async for doc in cursor
+            if doc.get("minhash")
+        ]
+
+    async def get(self, persona_id: uuid.UUID) -> Persona | None:
+        doc = await self._personas.find_one({"_id": persona_id}, PUBLIC_PROJECTION)
+        return None if doc is None else from_document(doc)
+
+    async def page(
+        self,
+        where: PersonaFilter,
+        limit: int,
+        after: str | None,
+        ordering: Ordering = Ordering.NEWEST,
+    ) -> Page:
+        """One page; ``after`` is the ordering field of the previous page's last item."""
+        if ordering is Ordering.RELEVANCE:
+            return await self._relevance_page(where, limit, after)
+        query = where.to_query()
+        if after is not None:
+            field = ordering.field
+            query[field] = {**query.get(field, {}), **ordering.after(after)}
+        cursor = (
+            self._personas.find(query, PUBLIC_PROJECTION)
+            .sort(ordering.field, ordering.direction)
+            .limit(limit + 1)
+        )
+        docs = await cursor.to_list(length=limit + 1)
+        has_more = len(docs) > limit
+        docs = docs[:limit]
+        next_after = str(docs[-1][ordering.field]) if has_more and docs else None
+        return Page(items=[from_document(doc) for doc in docs], next_after=next_after)
+
+    async def _relevance_page(self, where: PersonaFilter, limit: int, after: str | None) -> Page:
+        """Rank the newest matches by matching fields; past that window, newest first."""
+        phase, _, position = (after or f"{search.RANKED}:").partition(":")
+        if phase == search.NEWEST:
+            page = await self.page(where, limit, position)
+            beyond = f"{search.NEWEST}:{page.next_after}" if page.next_after else None
+            return Page(items=page.items, next_after=beyond)
+        window = search.RANKING_WINDOW
+        cursor = (
+            self._personas.find(where.to_query(), PUBLIC_PROJECTION)
+            .sort("sort_key", DESCENDING)
+            .limit(window + 1)
+        )
+        docs = await cursor.to_list(length=window + 1)
+        overflow = docs[window]["sort_key"] if len(docs) > window else None
+        ordered = search.ranked(docs[:window], where.terms)
+        remaining = [(p, d) for p, d in ordered if not position or p < position]
+        chosen = remaining[:limit]
+        if len(remaining) > limit:
+            next_after: str | None = f"{search.RANKED}:{chosen[-1][0]}"
+        elif overflow is not None:  # the ranked window is done: continue below its oldest
+            next_after = f"{search.NEWEST}:{docs[window - 1]['sort_key']}"
+        else:
+            next_after = None
+        return Page(items=[from_document(doc) for _, doc in chosen], next_after=next_after)

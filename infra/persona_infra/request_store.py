@@ -1,0 +1,503 @@
+"""Request lifecycle: ``pending`` → ``generating`` → ``completed`` / ``partial`` / ``failed``.
+
+The request document holds the whole event (``event``) and a digest of what it asks
+for (``content_hash``), so the reconciler can re-drive a request whose event was lost
+and a request id reused for other work can be told apart from a redelivery.
+``progress_at`` moves whenever a worker shows the request is alive (taking it, a
+heartbeat while it generates, settling it); the reconciler re-drives what stopped
+moving. ``unqueued`` marks a request the API answered 503 for: a late copy of its
+event must not be generated behind the client's back. ``queued`` is false from the
+API's record until its publish is confirmed: a record that reached the database while
+the client was told 503 (a write applied after a timeout) is never re-driven, and the
+reconciler ends it as not accepted.
+"""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from persona_contracts import (
+    GenerationMode,
+    Persona,
+    PersonaRequested,
+    RequestState,
+    RequestStatus,
+)
+from persona_contracts.events import utcnow
+from persona_contracts.plan import AudiencePlan, Planning
+from persona_contracts.requests import BATCH_STATES
+from persona_infra.mongo import Collections
+
+ACTIVE = [
+    RequestState.PENDING.value,
+    RequestState.GENERATING.value,
+    *(state.value for state in BATCH_STATES),
+]
+IN_BATCH = [state.value for state in BATCH_STATES]
+# A delivery does not (re)start a request that waits for a provider batch or was cancelled.
+NOT_STARTABLE = [*IN_BATCH, RequestState.CANCELLED.value]
+
+
+class NotStartedError(Exception):
+    """A delivery of a request that is not to be (re)started here: it waits for a provider
+    batch (the batch poller drives it), was cancelled, or has a cancel pending."""
+
+    def __init__(self, state: RequestState, *, cancel_requested: bool) -> None:
+        super().__init__(state.value)
+        self.state = state
+        self.cancel_requested = cancel_requested
+
+
+class RequestConflictError(Exception):
+    """A delivery the stored request refuses: other content under its id, or a request
+    the API reported as not queued. ``reason`` is safe to log and dead-letter."""
+
+    def __init__(self, reason: str, *, unqueued: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unqueued = unqueued
+
+
+def _on_insert(request: PersonaRequested, now: datetime) -> dict[str, Any]:
+    return {
+        "brief": request.brief,
+        "requested": request.count,
+        "requested_by": request.requested_by,
+        "created_at": now,
+        "event": request.model_dump(mode="json"),
+        "content_hash": request.content_hash(),
+        "redrives": 0,
+    }
+
+
+def _same_content(request: PersonaRequested) -> dict[str, Any]:
+    """Matches the request's document unless it holds other content (or none was recorded,
+    as for documents written before the digest existed)."""
+    return {
+        "$or": [
+            {"content_hash": request.content_hash()},
+            {"content_hash": {"$exists": False}},
+        ]
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    state: RequestState
+    newly_counted: list[Persona]
+    """Personas the statistics have not counted yet."""
+    failed_delta: int
+    """Change in failed ordinals since the previous settlement (negative when fixed)."""
+
+
+def _plan_in(doc: Mapping[str, Any] | None) -> AudiencePlan | None:
+    plan = (doc or {}).get("plan")
+    return AudiencePlan.model_validate(plan) if plan else None
+
+
+def final_state(requested: int, stored: int) -> RequestState:
+    if stored >= requested:
+        return RequestState.COMPLETED
+    return RequestState.PARTIAL if stored else RequestState.FAILED
+
+
+class RequestStore:
+    def __init__(self, collections: Collections) -> None:
+        self._requests = collections.requests
+        self._personas = collections.personas
+
+    async def record_pending(self, request: PersonaRequested) -> None:
+        """Called by the API before publishing, so the status URL works at once and the
+        reconciler can re-drive the request should its event never reach a worker."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request.request_id},
+            {
+                "$setOnInsert": {
+                    **_on_insert(request, now),
+                    "status": RequestState.PENDING.value,
+                    "queued": False,
+                    "updated_at": now,
+                    "progress_at": now,
+                }
+            },
+            upsert=True,
+        )
+
+    async def mark_queued(self, request_id: uuid.UUID) -> None:
+        """The request's event is in Kafka: from now on the reconciler may re-drive it."""
+        await self._requests.update_one({"_id": request_id}, {"$set": {"queued": True}})
+
+    async def mark_unqueued(self, request_id: uuid.UUID, reason: str) -> None:
+        """The publish did not complete, and the client was told so (503): the request ends
+        ``failed`` and a late copy of its event is not generated. A retry with the same
+        ``Idempotency-Key`` queues it again (``requeue``)."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": RequestState.PENDING.value},
+            {
+                "$set": {
+                    "status": RequestState.FAILED.value,
+                    "unqueued": True,
+                    "error": reason,
+                    "updated_at": now,
+                    "finished_at": now,
+                }
+            },
+        )
+
+    async def requeue(self, request_id: uuid.UUID) -> PersonaRequested | None:
+        """Make a request that was not queued pending again; returns its event to publish
+        (None when it was queued after all, so there is nothing to do)."""
+        now = utcnow()
+        doc = await self._requests.find_one_and_update(
+            {"_id": request_id, "unqueued": True},
+            {
+                "$set": {
+                    "status": RequestState.PENDING.value,
+                    "unqueued": False,
+                    "queued": False,
+                    "error": None,
+                    "updated_at": now,
+                    "progress_at": now,
+                    "finished_at": None,
+                }
+            },
+            projection={"event": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        return PersonaRequested.model_validate(doc["event"]) if doc else None
+
+    async def mark_generating(
+        self, request: PersonaRequested, generator: str, mode: GenerationMode
+    ) -> AudiencePlan | None:
+        """Record that a worker took the request; returns the plan stored with it by an
+        earlier delivery (read in the same round trip), or None on the first one.
+
+        Raises ``NotStartedError`` for a request waiting for its batch or cancelled, and
+        ``RequestConflictError`` for a delivery the stored request refuses."""
+        now = utcnow()
+        try:
+            doc = await self._requests.find_one_and_update(
+                {
+                    "_id": request.request_id,
+                    "unqueued": {"$ne": True},
+                    "status": {"$nin": NOT_STARTABLE},
+                    "cancel_requested": {"$ne": True},
+                    **_same_content(request),
+                },
+                {
+                    "$setOnInsert": _on_insert(request, now),
+                    "$set": {
+                        "status": RequestState.GENERATING.value,
+                        "generator": generator,
+                        "mode": mode.value,
+                        "updated_at": now,
+                        "progress_at": now,
+                        "finished_at": None,
+                    },
+                    "$min": {"started_at": now},
+                },
+                upsert=True,
+                projection={"plan": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # the document exists but refused the filter
+            raise await self._refusal(request) from None
+        return _plan_in(doc)
+
+    async def _refusal(self, request: PersonaRequested) -> Exception:
+        doc = (
+            await self._requests.find_one(
+                {"_id": request.request_id},
+                {"unqueued": 1, "status": 1, "cancel_requested": 1, "content_hash": 1},
+            )
+            or {}
+        )
+        same = doc.get("content_hash", request.content_hash()) == request.content_hash()
+        if same and not doc.get("unqueued"):
+            cancel = bool(doc.get("cancel_requested"))
+            if doc.get("status") in NOT_STARTABLE or cancel:
+                return NotStartedError(RequestState(str(doc["status"])), cancel_requested=cancel)
+        if doc.get("unqueued"):
+            return RequestConflictError(
+                "the API answered 503 for this request (not queued); a late copy is ignored",
+                unqueued=True,
+            )
+        return RequestConflictError(
+            f"request_id {request.request_id} is already used by a request with other content "
+            "(brief, count, constraints, audience or seed); publish new work under a new id",
+            unqueued=False,
+        )
+
+    async def heartbeat(self, request_id: uuid.UUID) -> None:
+        """Show the reconciler that a worker is still generating the request."""
+        await self._requests.update_one(
+            {"_id": request_id, "status": RequestState.GENERATING.value},
+            {"$set": {"progress_at": utcnow()}},
+        )
+
+    async def stalled(self, before: datetime, limit: int) -> list[PersonaRequested]:
+        """Requests not final whose progress stopped before ``before``, oldest first: taken
+        by a worker, or recorded and confirmed queued (documents from before ``queued``
+        existed count as queued)."""
+        cursor = self._requests.find(
+            {
+                "$or": [
+                    {"status": RequestState.GENERATING.value},
+                    {"status": RequestState.PENDING.value, "queued": {"$ne": False}},
+                ],
+                "unqueued": {"$ne": True},
+                "progress_at": {"$lt": before},
+            },
+            projection={"event": 1},
+            sort=[("progress_at", 1)],
+            limit=limit,
+        )
+        return [
+            PersonaRequested.model_validate(doc["event"])
+            async for doc in cursor
+            if doc.get("event")
+        ]
+
+    async def drop_unconfirmed(self, before: datetime) -> int:
+        """End records whose publish was never confirmed (the client was told 503) as not
+        accepted; returns how many."""
+        now = utcnow()
+        result = await self._requests.update_many(
+            {
+                "status": RequestState.PENDING.value,
+                "queued": False,
+                "unqueued": {"$ne": True},
+                "progress_at": {"$lt": before},
+            },
+            {
+                "$set": {
+                    "status": RequestState.FAILED.value,
+                    "unqueued": True,
+                    "error": "not accepted: the API could not confirm it was queued",
+                    "updated_at": now,
+                    "finished_at": now,
+                }
+            },
+        )
+        return result.modified_count
+
+    async def redriven(self, request_id: uuid.UUID, max_redrives: int) -> bool:
+        """Count one re-drive; False (and nothing counted) once ``max_redrives`` were made."""
+        doc = await self._requests.find_one_and_update(
+            {"_id": request_id, "status": {"$in": ACTIVE}, "redrives": {"$lt": max_redrives}},
+            {"$inc": {"redrives": 1}, "$set": {"progress_at": utcnow()}},
+            projection={"_id": 1},
+        )
+        return doc is not None
+
+    async def give_up(self, request_id: uuid.UUID, reason: str) -> None:
+        """End a request that re-drives could not move, with what it stored."""
+        doc = await self._requests.find_one({"_id": request_id}, {"requested": 1}) or {}
+        stored = await self._personas.count_documents({"request_id": request_id})
+        state = final_state(int(str(doc.get("requested", 0))), stored)
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": ACTIVE}},
+            {
+                "$set": {
+                    "status": state.value,
+                    "stored": stored,
+                    "error": reason,
+                    "updated_at": now,
+                    "finished_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
+
+    async def keep_plan(self, request_id: uuid.UUID, plan: AudiencePlan) -> AudiencePlan:
+        """Store ``plan`` unless the request has one already, and return the one it has:
+        two workers planning the same request at once agree on the first one stored."""
+        stored = await self._requests.find_one_and_update(
+            {"_id": request_id, "plan": {"$exists": False}},
+            {"$set": {"plan": plan.model_dump(mode="json")}},
+            projection={"_id": 1},
+        )
+        if stored is not None:
+            return plan
+        return _plan_in(await self._requests.find_one({"_id": request_id}, {"plan": 1})) or plan
+
+    async def reject(self, request_id: uuid.UUID, reason: str) -> None:
+        """End a request that cannot be planned as ``failed``, with the reason."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": ACTIVE}},
+            {
+                "$set": {
+                    "status": RequestState.FAILED.value,
+                    "error": reason,
+                    "updated_at": now,
+                    "finished_at": now,
+                }
+            },
+        )
+
+    async def finish(
+        self,
+        request: PersonaRequested,
+        personas: Mapping[int, Persona],
+        failures: dict[int, str],
+        retries: int,
+        planning: Planning,
+        *,
+        cancelled: bool = False,
+    ) -> Settlement:
+        """Settle the request from all its stored ``personas`` (sums are set, not added),
+        with what the planning call cost added to its tokens and cost; ``cancelled`` when
+        a cancel stopped it (``completed`` still, should everything be stored anyway).
+
+        The document remembers which ordinals the statistics already count, so the
+        caller learns exactly which personas are new to them, once."""
+        stored = list(personas.values())
+        state = final_state(request.count, len(stored))
+        if cancelled and state is not RequestState.COMPLETED:
+            state = RequestState.CANCELLED
+        now = utcnow()
+        plan_usage = planning.usage
+        before = await self._requests.find_one_and_update(
+            {"_id": request.request_id},
+            {
+                "$set": {
+                    "status": state.value,
+                    "stored": len(stored),
+                    "prompt_tokens": plan_usage.prompt_tokens
+                    + sum(p.usage.prompt_tokens for p in stored),
+                    "completion_tokens": plan_usage.completion_tokens
+                    + sum(p.usage.completion_tokens for p in stored),
+                    "cached_prompt_tokens": plan_usage.cached_prompt_tokens
+                    + sum(p.usage.cached_prompt_tokens for p in stored),
+                    "cost_usd": round(planning.cost_usd + sum(p.cost_usd for p in stored), 8),
+                    "failed": len(failures),
+                    "failures": {str(k): v for k, v in sorted(failures.items())},
+                    "updated_at": now,
+                    "progress_at": now,
+                    "finished_at": now,
+                },
+                "$inc": {"retried": retries},
+                "$addToSet": {"counted_ordinals": {"$each": sorted(personas)}},
+            },
+            projection={"failed": 1, "counted_ordinals": 1},
+            return_document=ReturnDocument.BEFORE,
+        )
+        before = before or {}
+        counted = set(cast(list[int], before.get("counted_ordinals", [])))
+        return Settlement(
+            state=state,
+            newly_counted=[p for o, p in sorted(personas.items()) if o not in counted],
+            failed_delta=len(failures) - int(str(before.get("failed", 0))),
+        )
+
+    async def plan_of(self, request_id: uuid.UUID) -> AudiencePlan | None:
+        return _plan_in(await self._requests.find_one({"_id": request_id}, {"plan": 1}))
+
+    async def mark_batch(
+        self, request_id: uuid.UUID, state: RequestState, batch: Mapping[str, Any], poll_s: float
+    ) -> None:
+        """Record the provider batch the request now waits for (``batch``: its id, round,
+        counts and the ordinals it carries); the poller looks at it in ``poll_s``."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": ACTIVE}},
+            {
+                "$set": {
+                    "status": state.value,
+                    "batch": dict(batch),
+                    "poll_at": now + timedelta(seconds=poll_s),
+                    "updated_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
+
+    async def claim_due_batches(
+        self, owner: str, lease_s: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Take the batch requests due for a poll, each for ``lease_s`` seconds, so that of
+        several workers exactly one polls a batch; returns their documents."""
+        now = utcnow()
+        due = {"status": {"$in": IN_BATCH}, "poll_at": {"$lte": now}}
+        cursor = self._requests.find(due, {"_id": 1}, sort=[("poll_at", 1)], limit=limit)
+        claimed = []
+        async for candidate in cursor:
+            taken = await self._requests.update_one(
+                {"_id": candidate["_id"], **due},
+                {"$set": {"poll_at": now + timedelta(seconds=lease_s), "poll_owner": owner}},
+            )
+            if taken.modified_count:
+                doc = await self._requests.find_one({"_id": candidate["_id"]})
+                if doc is not None:
+                    claimed.append(doc)
+        return claimed
+
+    async def batch_polled(
+        self,
+        request_id: uuid.UUID,
+        state: RequestState,
+        progress: Mapping[str, Any],
+        poll_s: float,
+    ) -> None:
+        """A poll found the batch still running: record its progress, poll again later."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": IN_BATCH}},
+            {
+                "$set": {
+                    "status": state.value,
+                    **{f"batch.{key}": value for key, value in progress.items()},
+                    "poll_at": now + timedelta(seconds=poll_s),
+                    "updated_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
+
+    async def request_cancel(self, request_id: uuid.UUID) -> RequestStatus | None:
+        """Ask for the request to stop: one never taken by a worker ends ``cancelled`` now;
+        one generating stops starting personas, one in a batch has the batch cancelled
+        (at its next poll, made due now). Final requests stay as they are."""
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request_id, "status": {"$in": ACTIVE}},
+            {"$set": {"cancel_requested": True, "updated_at": now, "poll_at": now}},
+        )
+        await self._requests.update_one(
+            {"_id": request_id, "status": RequestState.PENDING.value},
+            {
+                "$set": {
+                    "status": RequestState.CANCELLED.value,
+                    "updated_at": now,
+                    "finished_at": now,
+                    "progress_at": now,
+                }
+            },
+        )
+        return await self.get(request_id)
+
+    async def cancel_requested(self, request_id: uuid.UUID) -> bool:
+        found = await self._requests.find_one(
+            {"_id": request_id, "cancel_requested": True}, {"_id": 1}
+        )
+        return found is not None
+
+    async def get(self, request_id: uuid.UUID) -> RequestStatus | None:
+        """The request's status; while it runs, ``stored`` is counted live from the personas."""
+        doc = await self._requests.find_one({"_id": request_id})
+        if doc is None:
+            return None
+        status = RequestStatus.model_validate({**doc, "request_id": doc["_id"]})
+        if status.status.is_final:
+            return status
+        live = await self._personas.count_documents({"request_id": request_id})
+        return status.model_copy(update={"stored": live})

@@ -1,1 +1,0 @@
-"""The FastAPI read API (and the 202-accepting write that publishes a request)."""

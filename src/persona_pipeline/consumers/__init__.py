@@ -1,1 +1,0 @@
-"""The generation worker: consumes requests, generates, stores, publishes."""

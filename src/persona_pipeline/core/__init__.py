@@ -1,1 +1,0 @@
-"""Runtime plumbing shared by the producers, the worker and the API."""
