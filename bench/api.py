@@ -6,7 +6,7 @@ For each collection size N, on the embedded broker and database:
 
 1. Seed N personas through the storage path the worker uses: offline generator
    and grounding sampler, ``to_document`` (with ``minhash`` and ``brief_key``),
-   ``PersonaStore.insert_many`` in batches, ``StatsStore.apply`` (one ``$inc`` per
+   ``PersonaWriter.insert_many`` in batches, ``StatsCounter.apply`` (one ``$inc`` per
    batch rather than per request: the counters end the same). Five personas per
    request id, creation times spread over the last 30 days.
 2. Start ``persona api`` as a separate process and wait for ``/ready``.
@@ -71,21 +71,23 @@ from bench.pipeline import (
     fresh_settings,
     rss_mib,
 )
+from persona_api import search
 from persona_api.cursor import CursorCodec, fingerprint
+from persona_api.persona_queries import Ordering, PersonaFilter
 from persona_contracts import Persona, PersonaRequested
-from persona_infra import search
 from persona_infra.documents import PUBLIC_PROJECTION, brief_key, to_document
 from persona_infra.mongo import Collections, Document, connect, ensure_indexes
-from persona_infra.persona_store import Ordering, PersonaFilter, PersonaStore
 from persona_infra.settings import Settings
-from persona_infra.stats_store import STATS_ID, StatsStore
+from persona_infra.stats_document import STATS_ID
 from persona_infra.text import terms
 from persona_worker.dedup import MinHasher, fingerprint_text
+from persona_worker.persona_writes import PersonaWriter
+from persona_worker.stats_writes import StatsCounter
 
 # --- What is measured: one row per endpoint case --------------------------------------------
 #
 # ``params`` is the HTTP query string. ``where`` and ``ordering`` are what the route builds
-# from it; the raw query is derived from them the way ``PersonaStore.page`` does
+# from it; the raw query is derived from them the way ``PersonaQueries.page`` does
 # (``where.to_query()``, ``ordering``'s field, direction and bound, ``PUBLIC_PROJECTION``,
 # and for relevance the newest ``RANKING_WINDOW + 1`` matches that the API then ranks).
 # Before timing, both sides' ids are compared and a difference is flagged in the table, so
@@ -206,7 +208,7 @@ async def seed(settings: Settings, n: int) -> list[uuid.UUID]:
     client = connect(settings)
     collections = Collections.of(client[settings.mongodb_database])
     await ensure_indexes(collections)
-    store, stats = PersonaStore(collections), StatsStore(collections)
+    store, stats = PersonaWriter(collections), StatsCounter(collections)
     requests = _requests(n, random.Random(n))
     per_batch = SEED_BATCH // PER_REQUEST
     batches = [requests[i : i + per_batch] for i in range(0, len(requests), per_batch)]
@@ -375,7 +377,7 @@ def _page_query(case: Case, after: str | None) -> dict[str, Any]:
 async def _raw_page(
     personas: AsyncCollection[Document], case: Case, after: str | None
 ) -> list[Document]:
-    """``PersonaStore.page``'s query, without turning documents into personas."""
+    """``PersonaQueries.page``'s query, without turning documents into personas."""
     if case.ordering is Ordering.RELEVANCE:  # the window the API ranks (first page)
         key, direction, limit = "sort_key", DESCENDING, search.RANKING_WINDOW + 1
     else:

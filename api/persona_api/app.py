@@ -24,24 +24,25 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from persona_api import __version__
+from persona_api.auth import API_KEY_HEADER, read_gate
 from persona_api.cursor import CursorCodec
-from persona_api.deps import (
-    API_KEY_HEADER,
-    Services,
-    read_gate,
-    reject_unknown_query_params,
-)
+from persona_api.deps import AppContext
 from persona_api.idempotency_store import IdempotencyStore
 from persona_api.key_ring import InsecureConfigurationError, KeyRing
 from persona_api.limits import TokenBuckets
+from persona_api.metrics import HttpMetrics
 from persona_api.middleware import (
     BodySizeLimitMiddleware,
     ObservabilityMiddleware,
     ProblemCORSMiddleware,
     SecurityHeadersMiddleware,
 )
+from persona_api.persona_queries import PersonaQueries
 from persona_api.problems import install_problem_handlers
-from persona_api.routes import admin, personas, plans, requests, service
+from persona_api.query_params import reject_unknown_query_params
+from persona_api.request_records import RequestRecords
+from persona_api.routes import admin, health, personas, plans, requests
+from persona_api.stats_queries import StatsQueries
 from persona_api.submissions import Submissions
 from persona_audience.llm_planner import build_planner
 from persona_audience.planner import RulePlanner
@@ -49,12 +50,9 @@ from persona_infra import telemetry
 from persona_infra.api_keys import Role
 from persona_infra.health import DependencyProbe
 from persona_infra.kafka import make_broker
-from persona_infra.metrics import HttpMetrics, ProcessMetrics
+from persona_infra.metrics import ProcessMetrics
 from persona_infra.mongo import Collections, connect, ensure_indexes
-from persona_infra.persona_store import PersonaStore
-from persona_infra.request_store import RequestStore
 from persona_infra.settings import Environment, Settings
-from persona_infra.stats_store import StatsStore
 from persona_producers.publisher import RequestPublisher
 
 DESCRIPTION = """
@@ -68,7 +66,7 @@ the server runs without keys (development only); reads need one when the server
 sets `READS_REQUIRE_KEY`. Unknown query parameters are rejected with a 422.
 """
 # The service routes (/, /health, /ready, /metrics) stay public when reads need a key.
-PUBLIC_PATHS = frozenset(r.path for r in service.router.routes if isinstance(r, APIRoute))
+PUBLIC_PATHS = frozenset(r.path for r in health.router.routes if isinstance(r, APIRoute))
 CORS_METHODS = ("GET", "HEAD", "POST")
 CORS_REQUEST_HEADERS = (
     "authorization",
@@ -118,9 +116,9 @@ class _API(FastAPI):
         await self._wrapped(scope, receive, send)
 
 
-def _build_services(
+def _build_context(
     settings: Settings, registry: CollectorRegistry, keys: KeyRing, tracing: TracerProvider | None
-) -> Services:
+) -> AppContext:
     mongo = connect(settings)
     collections = Collections.of(mongo[settings.mongodb_database])
     broker = make_broker(
@@ -128,14 +126,14 @@ def _build_services(
     )
     process_metrics = ProcessMetrics.create(registry)
     publisher = RequestPublisher.on(broker, settings.topics, settings.max_event_bytes)
-    requests = RequestStore(collections)
-    return Services(
+    requests = RequestRecords(collections)
+    return AppContext(
         settings=settings,
         mongo=mongo,
         broker=broker,
-        personas=PersonaStore(collections),
+        personas=PersonaQueries(collections),
         requests=requests,
-        stats=StatsStore(collections),
+        stats=StatsQueries(collections),
         publisher=publisher,
         cursors=CursorCodec(settings.cursor_secret.get_secret_value().encode()),
         http_metrics=HttpMetrics.create(registry),
@@ -160,12 +158,12 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
     check_security(settings, keys)
     registry = CollectorRegistry()
     tracing = tracing or telemetry.tracer_provider(settings, "api")
-    services = _build_services(settings, registry, keys, tracing)
+    context = _build_context(settings, registry, keys, tracing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ensure_indexes(Collections.of(services.mongo[settings.mongodb_database]))
-        await services.broker.start()
+        await ensure_indexes(Collections.of(context.mongo[settings.mongodb_database]))
+        await context.broker.start()
         if keys.open:
             logger.warning(
                 "no API key is configured (API_KEYS, ADMIN_API_KEYS, READ_API_KEYS): anyone "
@@ -182,9 +180,9 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
         try:
             yield
         finally:
-            await services.broker.stop()
-            await services.planner.aclose()
-            await services.mongo.close()
+            await context.broker.stop()
+            await context.planner.aclose()
+            await context.mongo.close()
             if tracing is not None:
                 tracing.shutdown()
 
@@ -203,9 +201,9 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
         # client chooses; without them `/v1/persona/` is a 404 problem like any unknown path.
         redirect_slashes=False,
     )
-    app.state.services = services
+    app.state.context = context
     install_problem_handlers(app)
-    for module in (service, personas, plans, requests, admin):
+    for module in (health, personas, plans, requests, admin):
         app.include_router(module.router)
     # Inner to outer: the body limit sees the body first, CORS answers preflights.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -225,7 +223,7 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
         )
     docs = {p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p}
     app.outermost = (
-        partial(ObservabilityMiddleware, metrics=services.http_metrics),
+        partial(ObservabilityMiddleware, metrics=context.http_metrics),
         partial(
             SecurityHeadersMiddleware,
             hsts=settings.environment is Environment.PRODUCTION,

@@ -23,9 +23,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from persona_api.metrics import HttpMetrics
 from persona_api.problems import PROBLEM_JSON, Problem
 from persona_infra import correlation
-from persona_infra.metrics import HttpMetrics
 
 CORRELATION_HEADER = correlation.HEADER.encode()
 UNMATCHED_ROUTE = "<unmatched>"

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from persona_api.persona_queries import Ordering
 from persona_contracts import (
     Constraints,
     GenerationMode,
@@ -14,7 +15,6 @@ from persona_contracts import (
 )
 from persona_contracts.events import MAX_BRIEF_CHARS, MAX_PERSONAS_PER_REQUEST
 from persona_contracts.plan import AudiencePlan
-from persona_infra.persona_store import Ordering
 
 
 class CreatePersonas(BaseModel):

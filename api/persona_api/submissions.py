@@ -21,8 +21,8 @@ from pymongo.errors import PyMongoError
 
 from persona_api.idempotency_store import IdempotencyStore
 from persona_api.problems import ProblemError
+from persona_api.request_records import RequestRecords
 from persona_contracts import PersonaRequested
-from persona_infra.request_store import RequestStore
 from persona_producers.publisher import RequestPublisher
 
 NOT_QUEUED = "Kafka did not take the request within KAFKA_PUBLISH_TIMEOUT_S"
@@ -31,7 +31,7 @@ NOT_QUEUED = "Kafka did not take the request within KAFKA_PUBLISH_TIMEOUT_S"
 class Submissions:
     def __init__(
         self,
-        requests: RequestStore,
+        requests: RequestRecords,
         keys: IdempotencyStore,
         publisher: RequestPublisher,
         publish_timeout_s: float,
@@ -95,7 +95,7 @@ class Submissions:
 
 
 async def get_submissions(request: Request) -> Submissions:
-    submissions: Submissions = request.app.state.services.submissions
+    submissions: Submissions = request.app.state.context.submissions
     return submissions
 
 

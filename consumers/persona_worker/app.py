@@ -1,7 +1,7 @@
 """The worker's bootstrap: builds every dependency once and wires them explicitly.
 
 ``create_worker`` is the only place that knows about concrete classes; the
-handler and the service receive what they need.
+handler and the use case receive what they need.
 """
 
 from dataclasses import dataclass
@@ -27,12 +27,9 @@ from persona_contracts.topics import CONSUMER_GROUP
 from persona_infra import telemetry
 from persona_infra.health import DependencyProbe
 from persona_infra.kafka import ensure_topics, make_broker
-from persona_infra.metrics import PipelineMetrics, ProcessMetrics
+from persona_infra.metrics import ProcessMetrics
 from persona_infra.mongo import Collections, Document, connect, ensure_indexes
-from persona_infra.persona_store import PersonaStore
-from persona_infra.request_store import RequestStore
 from persona_infra.settings import Settings
-from persona_infra.stats_store import StatsStore
 from persona_llm.concurrency import ChangeReporter
 from persona_llm.pricing import PriceTable
 from persona_llm.retry import AttemptHook
@@ -40,16 +37,20 @@ from persona_worker import __version__, endpoints
 from persona_worker.batch_generation import BatchPoller, batch_generation
 from persona_worker.dispatcher import Dispatcher
 from persona_worker.emitter import DeadLetters, KafkaEventSink
+from persona_worker.generation import RequestGeneration
 from persona_worker.generators.base import PersonaGenerator
 from persona_worker.generators.factory import build_generator
 from persona_worker.grounding import QuotaSampler
 from persona_worker.handler import RequestHandler, parse_leniently
 from persona_worker.lease_store import LeaseStore
+from persona_worker.metrics import PipelineMetrics
+from persona_worker.persona_writes import PersonaWriter
 from persona_worker.progress import ConsumerWatch
 from persona_worker.reconciler import Reconciler
+from persona_worker.request_writes import RequestWriter
 from persona_worker.resilience import build_resilient_generator
-from persona_worker.service import GenerationService
 from persona_worker.stages import DedupPolicy, Stages
+from persona_worker.stats_writes import StatsCounter
 
 
 async def _raw_body(message: StreamMessage[object]) -> bytes:
@@ -136,7 +137,7 @@ def create_worker(
         title="persona.requests.dlq",
         description="Invalid request events, byte for byte; x-dlq-* headers say why.",
     )
-    requests = RequestStore(collections)
+    requests = RequestWriter(collections)
     reconciler = Reconciler(
         requests=requests,
         leases=LeaseStore(collections),
@@ -147,9 +148,9 @@ def create_worker(
         max_redrives=settings.reconcile_max_redrives,
     )
     stages = Stages(
-        personas=PersonaStore(collections),
+        personas=PersonaWriter(collections),
         requests=requests,
-        stats=StatsStore(collections),
+        stats=StatsCounter(collections),
         planner=planner,
         sampler=QuotaSampler(Gazetteer.load(), Reference.load().population),
         events=KafkaEventSink(created, failed, metrics),
@@ -170,7 +171,7 @@ def create_worker(
         max_rounds=settings.openai_batch_max_rounds,
     )
     poller = BatchPoller(batches, settings.openai_batch_poll_s) if batches else None
-    service = GenerationService(
+    generation = RequestGeneration(
         stages=stages,
         generator=generator,
         concurrency=settings.generation_concurrency,
@@ -178,7 +179,9 @@ def create_worker(
         batch_threshold=settings.openai_batch_threshold,
         heartbeat_s=settings.reconcile_stale_after_s / 4,
     )
-    handler = RequestHandler(service, DeadLetters(dead_letter, topics.requests, metrics), metrics)
+    handler = RequestHandler(
+        generation, DeadLetters(dead_letter, topics.requests, metrics), metrics
+    )
     dispatcher = Dispatcher(handler, max_in_flight=settings.max_requests_in_flight)
 
     subscriber = broker.subscriber(

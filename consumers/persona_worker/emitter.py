@@ -7,7 +7,7 @@ from typing import Protocol
 from persona_contracts import PersonaCreated, PersonaFailed
 from persona_infra import correlation
 from persona_infra.kafka import Publisher, publish_event
-from persona_infra.metrics import PipelineMetrics
+from persona_worker.metrics import PipelineMetrics
 
 MAX_ERROR_HEADER_CHARS = 1000
 

@@ -29,10 +29,10 @@ from pydantic import ValidationError
 from persona_audience.planner import AudienceError
 from persona_contracts import PersonaRequested
 from persona_infra import correlation
-from persona_infra.metrics import PipelineMetrics
-from persona_infra.request_store import RequestConflictError
 from persona_worker.emitter import DeadLetters
-from persona_worker.service import GenerationService
+from persona_worker.generation import RequestGeneration
+from persona_worker.metrics import PipelineMetrics
+from persona_worker.request_writes import RequestConflictError
 from persona_worker.stages import now_ms
 
 MAX_BACKOFF_S = 30.0
@@ -67,7 +67,7 @@ def _utf8(value: bytes) -> bool:
 
 @dataclass
 class RequestHandler:
-    service: GenerationService
+    generation: RequestGeneration
     dead_letters: DeadLetters
     metrics: PipelineMetrics
     base_backoff_s: float = 0.5
@@ -96,7 +96,7 @@ class RequestHandler:
     async def _settle(self, message: KafkaMessage, request: PersonaRequested) -> str:
         """Process the request; a request that must not run is dead-lettered or ignored."""
         try:
-            state = await self._until_done(lambda: self.service.process(request))
+            state = await self._until_done(lambda: self.generation.process(request))
         except AudienceError as exc:
             reason = f"cannot plan the audience: {exc}"
             await self._until_done(lambda: self._reject(message, request, reason))
@@ -125,7 +125,7 @@ class RequestHandler:
                 await anyio.sleep(pause)
 
     async def _reject(self, message: KafkaMessage, request: PersonaRequested, reason: str) -> None:
-        await self.service.stages.requests.reject(request.request_id, reason)
+        await self.generation.stages.requests.reject(request.request_id, reason)
         await self._dead_letter(message, reason)
 
     async def _dead_letter(self, message: KafkaMessage, summary: str) -> None:

@@ -1,9 +1,10 @@
 """What the generation use case needs from storage, as protocols.
 
-The use case (``stages``, ``service``, ``batch_generation``) is written against these,
-not against the MongoDB stores in ``core/``: the stores implement them for production
-and the integration tests, and in-memory fakes implement them for fast unit tests of
-the use case's rules (redelivery, partial failure, near-duplicates, cancel).
+The use case (``stages``, ``generation``, ``batch_generation``) is written against these,
+not against MongoDB: ``persona_writes``, ``request_writes`` and ``stats_writes``
+implement them for production and the integration tests, and in-memory fakes implement
+them for fast unit tests of the use case's rules (redelivery, partial failure,
+near-duplicates, cancel).
 """
 
 import uuid
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 from persona_contracts import GenerationMode, Persona, PersonaRequested, RequestState
 from persona_contracts.plan import AudiencePlan, Planning
-from persona_infra.request_store import Settlement
+from persona_worker.request_writes import Settlement
 
 
 class PersonaWrites(Protocol):
@@ -34,7 +35,7 @@ class RequestWrites(Protocol):
         self, request: PersonaRequested, generator: str, mode: GenerationMode
     ) -> AudiencePlan | None:
         """Take the request; its stored plan, if any. Raises ``NotStartedError`` and
-        ``RequestConflictError`` (``core/request_store.py``) for deliveries not to run."""
+        ``RequestConflictError`` (``request_writes.py``) for deliveries not to run."""
         ...
 
     async def keep_plan(self, request_id: uuid.UUID, plan: AudiencePlan) -> AudiencePlan: ...

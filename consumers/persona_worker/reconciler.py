@@ -23,9 +23,9 @@ from loguru import logger
 from persona_contracts import PersonaRequested
 from persona_contracts.events import utcnow
 from persona_infra.kafka import Publisher, publish_event
-from persona_infra.metrics import PipelineMetrics
-from persona_infra.request_store import RequestStore
 from persona_worker.lease_store import LeaseStore
+from persona_worker.metrics import PipelineMetrics
+from persona_worker.request_writes import RequestWriter
 
 LEASE = "reconciler"
 BATCH = 100
@@ -33,7 +33,7 @@ BATCH = 100
 
 @dataclass
 class Reconciler:
-    requests: RequestStore
+    requests: RequestWriter
     leases: LeaseStore
     publisher: Publisher
     metrics: PipelineMetrics

@@ -27,13 +27,13 @@ from persona_contracts import (
 )
 from persona_contracts.plan import AudiencePlan, Planning, Source
 from persona_infra.documents import brief_key, to_document
-from persona_infra.metrics import PipelineMetrics
 from persona_llm.pricing import PriceTable
 from persona_worker.batcher import InsertBatcher
 from persona_worker.dedup import MinHasher, NearDuplicateIndex, fingerprint_text
 from persona_worker.emitter import EventSink
 from persona_worker.generators.base import GenerationTask
 from persona_worker.grounding import Cell, QuotaSampler
+from persona_worker.metrics import PipelineMetrics
 from persona_worker.ports import PersonaWrites, RequestWrites, StatsWrites
 
 RECENT_FOR_DEDUP = 300
@@ -122,7 +122,7 @@ class Stages:
         """Mark the request taken, plan it once, announce what is stored (an earlier
         delivery may have crashed between storing and publishing), index it for dedup.
 
-        Raises ``NotStartedError`` (``core/request_store.py``) for a request that is not
+        Raises ``NotStartedError`` (``request_writes.py``) for a request that is not
         to be started, and ``AudienceError`` for one that cannot be planned."""
         plan = await self.requests.mark_generating(request, self.generator_name, mode)
         if plan is None:

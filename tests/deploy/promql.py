@@ -15,7 +15,9 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from persona_infra import metrics
+from persona_api import metrics as api_metrics
+from persona_infra import metrics as process_metrics
+from persona_worker import metrics as worker_metrics
 from tests.deploy.common import ROOT
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -109,23 +111,27 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+METRICS_MODULES = (process_metrics, worker_metrics, api_metrics)
+
+
 @functools.cache
 def exported_metric_names() -> frozenset[str]:
     """Every sample name the services' own metrics expose.
 
-    Every class in persona_infra.metrics with a ``create(registry)``
-    factory is instantiated on a fresh registry, so a metric added there is
-    known here without editing the tests.
+    Every class of the metrics modules (the worker's, the API's and the one every
+    process exports) with a ``create(registry)`` factory is instantiated on a fresh
+    registry, so a metric added there is known here without editing the tests.
     """
     names: set[str] = set()
     factories = [
         member.create
-        for member in vars(metrics).values()
+        for module in METRICS_MODULES
+        for member in vars(module).values()
         if inspect.isclass(member)
-        and member.__module__ == metrics.__name__
+        and member.__module__ == module.__name__
         and callable(getattr(member, "create", None))
     ]
-    assert factories, "persona_infra.metrics has no create(registry) factories"
+    assert len(factories) >= len(METRICS_MODULES), "a metrics module has no create(registry)"
     for create in factories:
         registry = CollectorRegistry()
         create(registry)

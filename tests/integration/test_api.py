@@ -11,11 +11,11 @@ import pytest
 from persona_api.app import create_app
 from persona_contracts import Location, Persona
 from persona_infra.mongo import Collections, connect
-from persona_infra.persona_store import PersonaStore
 from persona_infra.settings import Settings
-from persona_infra.stats_store import StatsStore
 from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
 from persona_worker.app import create_worker
+from persona_worker.persona_writes import PersonaWriter
+from persona_worker.stats_writes import StatsCounter
 from tests.conftest import derive
 from tests.support.factories import make_persona
 from tests.support.kafka import collect
@@ -30,8 +30,8 @@ async def seed(settings: Settings, personas: list[Persona]) -> None:
     client = connect(settings)
     collections = Collections.of(client[settings.mongodb_database])
     for persona in personas:
-        assert await PersonaStore(collections).insert(persona)
-    await StatsStore(collections).apply(personas)
+        assert await PersonaWriter(collections).insert(persona)
+    await StatsCounter(collections).apply(personas)
     await client.close()
 
 
@@ -302,7 +302,7 @@ async def test_get_supports_etag_and_caching(settings: Settings, api: httpx.Asyn
 async def test_search_ranks_field_matches_first_and_pages_through_everything(
     settings: Settings, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("persona_infra.search.RANKING_WINDOW", 6)
+    monkeypatch.setattr("persona_api.search.RANKING_WINDOW", 6)
     rid = uuid.uuid4()
     bio_only = "Weekends mean sailing with friends."
     fields = {

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from persona_api.app import create_app
-from persona_api.deps import AdminDep, require_admin
+from persona_api.auth import AdminDep, require_admin
 from persona_api.key_ring import InsecureConfigurationError
 from persona_infra.api_keys import generate_key, make_entry
 from persona_infra.settings import Settings

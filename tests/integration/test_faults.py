@@ -20,10 +20,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from persona_api.app import create_app
+from persona_api.request_records import RequestRecords
 from persona_contracts import PersonaRequested
 from persona_infra.kafka import ensure_topics
 from persona_infra.mongo import Collections, connect
-from persona_infra.request_store import RequestStore
 from persona_infra.settings import Settings
 from persona_pipeline.devstack.servers import free_port, start_kafka, start_mongodb
 from persona_producers.request_command import publish_requests
@@ -230,7 +230,7 @@ async def test_an_accepted_request_whose_event_was_lost_is_re_driven(
     """The API recorded it, the event never reached Kafka (a broker that lost its topics):
     the reconciler re-publishes it and it completes."""
     own = derive(settings, reconcile_interval_s=0.5, reconcile_stale_after_s=1.0)
-    store = RequestStore(Collections.of(connect(own)[own.mongodb_database]))
+    store = RequestRecords(Collections.of(connect(own)[own.mongodb_database]))
     lost = PersonaRequested(brief="accepted, then the broker forgot", count=2)
     await store.record_pending(lost)
     await store.mark_queued(lost.request_id)  # the API's 202: Kafka had taken it

@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 from persona_api.app import create_app
+from persona_api.stats_queries import DAYS, StatsQueries
 from persona_contracts import PersonaRequested
 from persona_infra.api_keys import generate_key, make_entry
 from persona_infra.mongo import Collections, connect
 from persona_infra.settings import Settings
-from persona_infra.stats_store import DAYS, StatsStore
 from persona_producers.request_command import publish_requests
 from persona_worker.app import create_worker
 from tests.conftest import derive
@@ -35,7 +35,7 @@ async def test_incremental_stats_survive_redelivery_and_match_a_rebuild(
             await created_events(settings, request.request_id, request.count, distinct=True)
         await asyncio.sleep(0.5)  # the redelivered copy settles after its events
     client = connect(settings)
-    stats = StatsStore(Collections.of(client[settings.mongodb_database]))
+    stats = StatsQueries(Collections.of(client[settings.mongodb_database]))
     try:
         incremental = await stats.snapshot()
         rebuilt = await stats.rebuild()

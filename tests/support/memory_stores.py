@@ -22,7 +22,7 @@ from persona_contracts import (
 )
 from persona_contracts.plan import AudiencePlan, Planning
 from persona_infra.documents import brief_key, from_document
-from persona_infra.request_store import (
+from persona_worker.request_writes import (
     NotStartedError,
     RequestConflictError,
     Settlement,

@@ -23,13 +23,13 @@ from persona_contracts import (
     RequestState,
     TokenUsage,
 )
-from persona_infra.metrics import PipelineMetrics
-from persona_infra.request_store import RequestConflictError
 from persona_llm.errors import FailureKind, GenerationError
 from persona_llm.pricing import PriceTable
+from persona_worker.generation import RequestGeneration
 from persona_worker.generators.base import Generated, GenerationTask
 from persona_worker.grounding import QuotaSampler
-from persona_worker.service import GenerationService
+from persona_worker.metrics import PipelineMetrics
+from persona_worker.request_writes import RequestConflictError
 from persona_worker.stages import DedupPolicy, Stages
 from tests.support.memory_stores import MemoryPersonas, MemoryRequests, MemoryStats, RecordingSink
 
@@ -96,7 +96,7 @@ class World:
             generator_name=generator.name,
             model=generator.model,
         )
-        self.service = GenerationService(
+        self.generation = RequestGeneration(
             stages=stages, generator=generator, concurrency=4, heartbeat_s=heartbeat_s
         )
 
@@ -116,7 +116,7 @@ SAME_CELL = PersonaRequested(
 
 async def test_a_request_stores_announces_and_counts_every_persona_once() -> None:
     world = World(ScriptedGenerator())
-    assert await world.service.process(REQUEST) is RequestState.COMPLETED
+    assert await world.generation.process(REQUEST) is RequestState.COMPLETED
     assert world.stored_ordinals() == [0, 1, 2, 3, 4]
     assert sorted(e.persona.ordinal for e in world.events.created_events) == [0, 1, 2, 3, 4]
     assert len(world.stats.counted) == 5
@@ -125,9 +125,9 @@ async def test_a_request_stores_announces_and_counts_every_persona_once() -> Non
 
 async def test_a_redelivery_costs_no_call_reannounces_and_counts_nothing_twice() -> None:
     world = World(ScriptedGenerator())
-    await world.service.process(REQUEST)
+    await world.generation.process(REQUEST)
     calls = len(world.generator.calls)
-    assert await world.service.process(REQUEST) is RequestState.COMPLETED
+    assert await world.generation.process(REQUEST) is RequestState.COMPLETED
     assert len(world.generator.calls) == calls
     assert len(world.events.created_events) == 10, "a crash may have cut the first announce"
     assert len(world.stats.counted) == 5
@@ -135,12 +135,12 @@ async def test_a_redelivery_costs_no_call_reannounces_and_counts_nothing_twice()
 
 async def test_a_redelivery_after_a_partial_run_generates_only_what_is_missing() -> None:
     world = World(ScriptedGenerator(failing=frozenset({1, 3})))
-    assert await world.service.process(REQUEST) is RequestState.PARTIAL
+    assert await world.generation.process(REQUEST) is RequestState.PARTIAL
     assert world.stats.failed_ordinals == 2
     assert sorted(e.ordinal for e in world.events.failed_events) == [1, 3]
     world.generator.failing = frozenset()
     world.generator.calls.clear()
-    assert await world.service.process(REQUEST) is RequestState.COMPLETED
+    assert await world.generation.process(REQUEST) is RequestState.COMPLETED
     assert sorted(world.generator.calls) == [(1, 0), (3, 0)]
     assert world.stats.failed_ordinals == 0, "fixed failures leave the stats"
 
@@ -152,7 +152,7 @@ async def test_a_near_duplicate_is_regenerated_from_another_skeleton() -> None:
         return distinct(replace(task, ordinal=0) if same else task)
 
     world = World(ScriptedGenerator(twins))
-    await world.service.process(SAME_CELL)
+    await world.generation.process(SAME_CELL)
     assert sorted(world.generator.calls) == [(0, 0), (1, 0), (1, 1)]
     assert world.stats.near_duplicates == 1
     assert all(p.near_duplicate_of is None for p in world.stats.counted)
@@ -160,7 +160,7 @@ async def test_a_near_duplicate_is_regenerated_from_another_skeleton() -> None:
 
 async def test_a_near_duplicate_after_the_last_regeneration_is_kept_and_marked() -> None:
     world = World(ScriptedGenerator(lambda task: distinct(replace(task, ordinal=0, variant=0))))
-    await world.service.process(SAME_CELL)
+    await world.generation.process(SAME_CELL)
     assert sorted(world.generator.calls) == [(0, 0), (1, 0), (1, 1), (1, 2)]
     first, second = sorted(world.stats.counted, key=lambda p: p.ordinal)
     assert second.near_duplicate_of == first.id
@@ -168,16 +168,18 @@ async def test_a_near_duplicate_after_the_last_regeneration_is_kept_and_marked()
 
 async def test_other_content_under_a_stored_request_id_is_refused() -> None:
     world = World(ScriptedGenerator())
-    await world.service.process(REQUEST)
+    await world.generation.process(REQUEST)
     with pytest.raises(RequestConflictError):
-        await world.service.process(REQUEST.model_copy(update={"brief": "something else"}))
+        await world.generation.process(REQUEST.model_copy(update={"brief": "something else"}))
 
 
 async def test_a_cancel_seen_at_a_heartbeat_stops_starting_personas() -> None:
     generator = ScriptedGenerator()
     generator.gate = asyncio.Event()
     world = World(generator, heartbeat_s=0.01)
-    running = asyncio.create_task(world.service.process(REQUEST.model_copy(update={"count": 12})))
+    running = asyncio.create_task(
+        world.generation.process(REQUEST.model_copy(update={"count": 12}))
+    )
     while len(generator.calls) < 4:  # the first wave is in flight (concurrency 4)
         await asyncio.sleep(0.001)
     world.requests.cancel(REQUEST)
@@ -192,5 +194,5 @@ async def test_a_cancel_seen_at_a_heartbeat_stops_starting_personas() -> None:
 async def test_a_delivery_after_a_cancel_settles_cancelled_without_a_call() -> None:
     world = World(ScriptedGenerator())
     world.requests.cancel(REQUEST)
-    assert await world.service.process(REQUEST) is RequestState.CANCELLED
+    assert await world.generation.process(REQUEST) is RequestState.CANCELLED
     assert world.generator.calls == []

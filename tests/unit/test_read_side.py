@@ -5,12 +5,12 @@ import uuid
 import pytest
 
 from persona_api.cursor import CursorCodec, InvalidCursorError, fingerprint
+from persona_api.persona_queries import PersonaFilter
 from persona_contracts import Location
 from persona_infra.documents import from_document, sort_key, to_document
-from persona_infra.persona_store import PersonaFilter
-from persona_infra.request_store import final_state
-from persona_infra.stats_store import age_bucket
+from persona_infra.stats_document import age_bucket
 from persona_infra.text import fold, terms
+from persona_worker.request_writes import final_state
 from tests.support.factories import make_persona
 
 

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from persona_api import key_ring as verification
 from persona_api.app import check_security, key_ring
-from persona_api.deps import reject_unknown_query_params
 from persona_api.key_ring import InsecureConfigurationError, KeyRing, VerificationBusyError
 from persona_api.limits import TokenBuckets, retry_after
 from persona_api.problems import install_problem_handlers
+from persona_api.query_params import reject_unknown_query_params
 from persona_infra import api_keys as security
 from persona_infra.api_keys import (
     KeyEntry,

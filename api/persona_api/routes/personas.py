@@ -8,22 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
+from persona_api.auth import WriteRateLimitDep, WriterDep
 from persona_api.cursor import InvalidCursorError, fingerprint
-from persona_api.deps import (
-    CursorsDep,
-    PersonaStoreDep,
-    RulesDep,
-    StatsStoreDep,
-    WriteRateLimitDep,
-    WriterDep,
-)
+from persona_api.deps import CursorsDep, PersonaQueriesDep, RulesDep, StatsQueriesDep
+from persona_api.persona_queries import Ordering, PersonaFilter
 from persona_api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_api.schemas import Accepted, CreatePersonas, PersonaPage
+from persona_api.stats_queries import Stats
 from persona_api.submissions import SubmissionsDep
 from persona_contracts import Persona, RequestState
 from persona_contracts.persona import Gender
-from persona_infra.persona_store import Ordering, PersonaFilter
-from persona_infra.stats_store import Stats
 from persona_infra.text import MAX_QUERY_TERMS, terms
 
 router = APIRouter(prefix="/v1/persona", tags=["personas"], responses=PROBLEM_RESPONSES)
@@ -135,7 +129,7 @@ FilterDep = Annotated[PersonaFilter, Depends(persona_filter)]
 
 
 async def _page(
-    store: PersonaStoreDep,
+    store: PersonaQueriesDep,
     cursors: CursorsDep,
     where: PersonaFilter,
     query: PageQuery,
@@ -161,7 +155,7 @@ async def _page(
 
 @router.get("", summary="List personas")
 async def list_personas(
-    store: PersonaStoreDep,
+    store: PersonaQueriesDep,
     cursors: CursorsDep,
     where: FilterDep,
     query: Annotated[PageQuery, Depends(list_page)],
@@ -174,7 +168,7 @@ async def list_personas(
 
 @router.get("/search", summary="Search personas")
 async def search_personas(
-    store: PersonaStoreDep,
+    store: PersonaQueriesDep,
     cursors: CursorsDep,
     where: FilterDep,
     query: Annotated[PageQuery, Depends(search_page)],
@@ -201,7 +195,7 @@ async def search_personas(
 
 
 @router.get("/stats", summary="Persona statistics")
-async def persona_stats(stats: StatsStoreDep) -> Stats:
+async def persona_stats(stats: StatsQueriesDep) -> Stats:
     """Totals by country, age bucket, occupation and model, and tokens used.
 
     Served from counters maintained as personas are stored, so its cost does not
@@ -217,7 +211,7 @@ async def persona_stats(stats: StatsStoreDep) -> Stats:
 )
 async def get_persona(
     persona_id: uuid.UUID,
-    store: PersonaStoreDep,
+    store: PersonaQueriesDep,
     response: Response,
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Persona | Response:

@@ -2,7 +2,8 @@
 
 from fastapi import APIRouter, Request
 
-from persona_api.deps import PlannerDep, WriteRateLimitDep, WriterDep
+from persona_api.auth import WriteRateLimitDep, WriterDep
+from persona_api.deps import PlannerDep
 from persona_api.problems import PROBLEM_RESPONSES
 from persona_api.schemas import CreatePersonas
 from persona_audience.quotas import PlanPreview

@@ -4,7 +4,8 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from persona_api.deps import RequestStoreDep, WriteRateLimitDep, WriterDep
+from persona_api.auth import WriteRateLimitDep, WriterDep
+from persona_api.deps import RequestRecordsDep
 from persona_api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_contracts import RequestStatus
 
@@ -12,7 +13,7 @@ router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=PROBLEM_R
 
 
 @router.get("/{request_id}", summary="Status of a generation request")
-async def get_request(request_id: uuid.UUID, requests: RequestStoreDep) -> RequestStatus:
+async def get_request(request_id: uuid.UUID, requests: RequestRecordsDep) -> RequestStatus:
     """`pending` until a worker takes it, then `generating`, then `completed`, `partial`
     (some personas failed) or `failed`; `stored` counts up while it generates. A `batch`
     request waits as `batch_submitted` / `batch_in_progress` (see `batch`) in between;
@@ -27,7 +28,7 @@ async def get_request(request_id: uuid.UUID, requests: RequestStoreDep) -> Reque
 )
 async def cancel_request(
     request_id: uuid.UUID,
-    requests: RequestStoreDep,
+    requests: RequestRecordsDep,
     _writer: WriterDep,
     _quota: WriteRateLimitDep,
 ) -> RequestStatus:

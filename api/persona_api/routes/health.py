@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from persona_api import __version__
-from persona_api.deps import ServicesDep
+from persona_api.deps import AppContextDep
 from persona_api.schemas import Readiness, ServiceInfo
 from persona_infra.health import all_ok
 
@@ -13,8 +13,8 @@ router = APIRouter(tags=["service"])
 
 
 @router.get("/", summary="Service information")
-async def root(services: ServicesDep) -> ServiceInfo:
-    settings = services.settings
+async def root(context: AppContextDep) -> ServiceInfo:
+    settings = context.settings
     return ServiceInfo(
         service=settings.service_name,
         version=__version__,
@@ -45,14 +45,14 @@ async def health() -> dict[str, str]:
     summary="Readiness: MongoDB and Kafka are reachable",
     responses={503: {"model": Readiness, "description": "A dependency is unreachable."}},
 )
-async def ready(services: ServicesDep) -> JSONResponse:
-    checks = await services.dependencies.check()
+async def ready(context: AppContextDep) -> JSONResponse:
+    checks = await context.dependencies.check()
     healthy = all_ok(checks)
     body = Readiness(status="ready" if healthy else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(services: ServicesDep) -> Response:
-    await services.dependencies.check()
-    return Response(generate_latest(services.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(context: AppContextDep) -> Response:
+    await context.dependencies.check()
+    return Response(generate_latest(context.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,45 +1,17 @@
-"""Persona statistics kept in one counter document, so reading them never scans personas.
+"""The API's statistics: read from the one counter document (never a scan of the personas),
+and recounted from scratch by the admin route when the counters are in doubt."""
 
-Counting happens once per request delivery, not once per persona: the request
-document records which ordinals are counted (``RequestStore.finish``) and the
-personas new to the statistics are applied with a single ``$inc``. The record
-is written *before* the increment, so a crash between the two can only
-under-count; a redelivery never counts a persona twice.
-"""
-
-from collections import Counter
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from persona_contracts import Persona
 from persona_infra.documents import from_document
 from persona_infra.mongo import Collections
+from persona_infra.stats_document import STATS_ID, increments, nest, unescape
 
 DAYS = 30
-AGE_BUCKETS = ((16, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 100))
 TOP_OCCUPATIONS = 10
-STATS_ID = "personas"
-
-
-def age_bucket(age: int) -> str:
-    for low, high in AGE_BUCKETS:
-        if low <= age <= high:
-            return f"{low}-{high}" if high < 100 else f"{low}+"
-    raise ValueError(f"age {age} is outside every bucket")
-
-
-def _escape(key: str) -> str:
-    """Map keys may come from user input: keep ``.`` and a leading ``$`` out of field paths."""
-    key = key.replace(".", "\uff0e")
-    return "\uff04" + key[1:] if key.startswith("$") else key
-
-
-def _unescape(key: str) -> str:
-    key = key.replace("\uff0e", ".")
-    return "$" + key[1:] if key.startswith("\uff04") else key
 
 
 class OccupationCount(BaseModel):
@@ -73,44 +45,11 @@ class Stats(BaseModel):
     failed_ordinals: int = Field(description="Personas currently failed in their requests.")
 
 
-def increments(personas: Iterable[Persona]) -> dict[str, int | float]:
-    """The ``$inc`` that counts ``personas`` in every dimension."""
-    inc: Counter[str] = Counter()
-    cost: dict[str, float] = {}
-    for persona in personas:
-        model = _escape(f"{persona.generator}/{persona.model}")
-        inc["total"] += 1
-        inc[f"country.{_escape(persona.location.country)}"] += 1
-        inc[f"age.{age_bucket(persona.age)}"] += 1
-        inc[f"day.{persona.created_at.astimezone(UTC).date().isoformat()}"] += 1
-        inc[f"occupation.{_escape(persona.occupation)}"] += 1
-        inc[f"model.{model}.personas"] += 1
-        inc[f"model.{model}.prompt_tokens"] += persona.usage.prompt_tokens
-        inc[f"model.{model}.completion_tokens"] += persona.usage.completion_tokens
-        key = f"model.{model}.cost_usd"
-        cost[key] = cost.get(key, 0.0) + persona.cost_usd
-    return {**inc, **cost}
-
-
-class StatsStore:
+class StatsQueries:
     def __init__(self, collections: Collections) -> None:
         self._stats = collections.stats
         self._personas = collections.personas
         self._requests = collections.requests
-
-    async def apply(
-        self, new: Iterable[Persona], failed_delta: int = 0, near_duplicates: int = 0
-    ) -> None:
-        """Count personas new to the statistics and a request's quality figures: one write."""
-        inc = increments(new)
-        for name, delta in (
-            ("failed_ordinals", failed_delta),
-            ("near_duplicates", near_duplicates),
-        ):
-            if delta:
-                inc[name] = delta
-        if inc:
-            await self._stats.update_one({"_id": STATS_ID}, {"$inc": inc}, upsert=True)
 
     async def snapshot(self, today: date | None = None) -> Stats:
         doc = await self._stats.find_one({"_id": STATS_ID}) or {}
@@ -128,25 +67,13 @@ class StatsStore:
                 totals[key] = totals.get(key, 0) + value
         async for request in self._requests.find({}, {"failed": 1}):
             totals["failed_ordinals"] += int(str(request.get("failed", 0)))
-        document = _nest(totals)
+        document = nest(totals)
         await self._stats.replace_one({"_id": STATS_ID}, document, upsert=True)
         return await self.snapshot()
 
 
 def _ranked(counts: dict[str, int]) -> dict[str, int]:
-    return {_unescape(k): v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
-
-
-def _nest(flat: dict[str, float]) -> dict[str, Any]:
-    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``: the document an ``$inc`` of ``flat`` would build."""
-    nested: dict[str, Any] = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
+    return {unescape(k): v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
 
 def _last_days(per_day: dict[str, int], today: date) -> dict[str, int]:
@@ -157,8 +84,8 @@ def _last_days(per_day: dict[str, int], today: date) -> dict[str, int]:
 def parse_stats(doc: dict[str, Any], today: date) -> Stats:
     models = [
         ModelUsage(
-            generator=_unescape(key).split("/", 1)[0],
-            model=_unescape(key).split("/", 1)[1],
+            generator=unescape(key).split("/", 1)[0],
+            model=unescape(key).split("/", 1)[1],
             personas=m.get("personas", 0),
             prompt_tokens=m.get("prompt_tokens", 0),
             completion_tokens=m.get("completion_tokens", 0),

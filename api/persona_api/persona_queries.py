@@ -1,7 +1,7 @@
-"""Reads and writes of stored personas.
+"""The API's reads of stored personas: one by id, and pages of a list or a search.
 
-Writes are idempotent through the unique ``(request_id, ordinal)`` index; reads
-are keyset-paginated on ``sort_key`` so every page is an index range scan.
+Pages are keyset-paginated on an indexed, unique string field (``sort_key`` or
+``age_key``), so every page is an index range scan however deep it is.
 """
 
 import uuid
@@ -9,24 +9,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError
 
+from persona_api import search
 from persona_contracts import Persona
-from persona_infra import search
-from persona_infra.documents import (
-    PUBLIC_PROJECTION,
-    brief_key,
-    from_document,
-    time_bound,
-    to_document,
-)
+from persona_infra.documents import PUBLIC_PROJECTION, from_document, time_bound
 from persona_infra.mongo import Collections
 from persona_infra.text import fold
-
-DUPLICATE_KEY = 11000
 
 
 class Ordering(StrEnum):
@@ -37,7 +28,7 @@ class Ordering(StrEnum):
     AGE = "age"
     """Youngest first, on ``age_key`` (age, then ``sort_key``)."""
     RELEVANCE = "relevance"
-    """Search only: most matching fields first (see ``core.search``)."""
+    """Search only: most matching fields first (see ``persona_api.search``)."""
 
     @property
     def field(self) -> str:
@@ -106,46 +97,9 @@ class Page:
     next_after: str | None
 
 
-class PersonaStore:
+class PersonaQueries:
     def __init__(self, collections: Collections) -> None:
         self._personas = collections.personas
-
-    async def insert(self, persona: Persona, **extra: Any) -> bool:
-        """Store a persona; ``False`` when this ``(request_id, ordinal)`` already exists."""
-        return (await self.insert_many([to_document(persona, **extra)]))[0]
-
-    async def insert_many(self, documents: Sequence[dict[str, Any]]) -> list[bool]:
-        """Store documents in one round trip; per document, ``False`` if it already existed.
-
-        One ``insert_many`` costs the server far less per document than single
-        inserts; ``ordered=False`` keeps one duplicate from blocking the rest."""
-        try:
-            await self._personas.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            duplicates = {e["index"] for e in errors}
-            return [i not in duplicates for i in range(len(documents))]
-        return [True] * len(documents)
-
-    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
-        """The personas already stored for a request, by ordinal."""
-        cursor = self._personas.find({"request_id": request_id})
-        return {p.ordinal: p for p in [from_document(doc) async for doc in cursor]}
-
-    async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
-        """``(id, minhash)`` of the newest personas generated for the same brief."""
-        cursor = (
-            self._personas.find({"brief_key": brief_key(brief)}, {"minhash": 1})
-            .sort("sort_key", DESCENDING)
-            .limit(limit)
-        )
-        return [
-            (str(doc["_id"]), cast(list[int], doc["minhash"]))
-            async for doc in cursor
-            if doc.get("minhash")
-        ]
 
     async def get(self, persona_id: uuid.UUID) -> Persona | None:
         doc = await self._personas.find_one({"_id": persona_id}, PUBLIC_PROJECTION)

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from persona_worker.service import KeyedLocks
+from persona_worker.generation import KeyedLocks
 
 
 async def test_one_key_at_a_time_other_keys_meanwhile() -> None:

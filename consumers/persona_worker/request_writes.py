@@ -1,15 +1,8 @@
-"""Request lifecycle: ``pending`` → ``generating`` → ``completed`` / ``partial`` / ``failed``.
+"""The worker's side of a request's document: taking it, heartbeats, its plan, waiting for a
+provider batch, settling it, and the reconciler's re-drives.
 
-The request document holds the whole event (``event``) and a digest of what it asks
-for (``content_hash``), so the reconciler can re-drive a request whose event was lost
-and a request id reused for other work can be told apart from a redelivery.
-``progress_at`` moves whenever a worker shows the request is alive (taking it, a
-heartbeat while it generates, settling it); the reconciler re-drives what stopped
-moving. ``unqueued`` marks a request the API answered 503 for: a late copy of its
-event must not be generated behind the client's back. ``queued`` is false from the
-API's record until its publish is confirmed: a record that reached the database while
-the client was told 503 (a write applied after a timeout) is never re-driven, and the
-reconciler ends it as not accepted.
+The document's shape and lifecycle are ``persona_infra.request_documents``; the API
+records it and reads it (``persona_api.request_records``).
 """
 
 import uuid
@@ -21,26 +14,17 @@ from typing import Any, cast
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from persona_contracts import (
-    GenerationMode,
-    Persona,
-    PersonaRequested,
-    RequestState,
-    RequestStatus,
-)
+from persona_contracts import GenerationMode, Persona, PersonaRequested, RequestState
 from persona_contracts.events import utcnow
 from persona_contracts.plan import AudiencePlan, Planning
-from persona_contracts.requests import BATCH_STATES
 from persona_infra.mongo import Collections
-
-ACTIVE = [
-    RequestState.PENDING.value,
-    RequestState.GENERATING.value,
-    *(state.value for state in BATCH_STATES),
-]
-IN_BATCH = [state.value for state in BATCH_STATES]
-# A delivery does not (re)start a request that waits for a provider batch or was cancelled.
-NOT_STARTABLE = [*IN_BATCH, RequestState.CANCELLED.value]
+from persona_infra.request_documents import (
+    ACTIVE,
+    IN_BATCH,
+    NOT_STARTABLE,
+    on_insert,
+    same_content,
+)
 
 
 class NotStartedError(Exception):
@@ -63,29 +47,6 @@ class RequestConflictError(Exception):
         self.unqueued = unqueued
 
 
-def _on_insert(request: PersonaRequested, now: datetime) -> dict[str, Any]:
-    return {
-        "brief": request.brief,
-        "requested": request.count,
-        "requested_by": request.requested_by,
-        "created_at": now,
-        "event": request.model_dump(mode="json"),
-        "content_hash": request.content_hash(),
-        "redrives": 0,
-    }
-
-
-def _same_content(request: PersonaRequested) -> dict[str, Any]:
-    """Matches the request's document unless it holds other content (or none was recorded,
-    as for documents written before the digest existed)."""
-    return {
-        "$or": [
-            {"content_hash": request.content_hash()},
-            {"content_hash": {"$exists": False}},
-        ]
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Settlement:
     state: RequestState
@@ -106,72 +67,10 @@ def final_state(requested: int, stored: int) -> RequestState:
     return RequestState.PARTIAL if stored else RequestState.FAILED
 
 
-class RequestStore:
+class RequestWriter:
     def __init__(self, collections: Collections) -> None:
         self._requests = collections.requests
         self._personas = collections.personas
-
-    async def record_pending(self, request: PersonaRequested) -> None:
-        """Called by the API before publishing, so the status URL works at once and the
-        reconciler can re-drive the request should its event never reach a worker."""
-        now = utcnow()
-        await self._requests.update_one(
-            {"_id": request.request_id},
-            {
-                "$setOnInsert": {
-                    **_on_insert(request, now),
-                    "status": RequestState.PENDING.value,
-                    "queued": False,
-                    "updated_at": now,
-                    "progress_at": now,
-                }
-            },
-            upsert=True,
-        )
-
-    async def mark_queued(self, request_id: uuid.UUID) -> None:
-        """The request's event is in Kafka: from now on the reconciler may re-drive it."""
-        await self._requests.update_one({"_id": request_id}, {"$set": {"queued": True}})
-
-    async def mark_unqueued(self, request_id: uuid.UUID, reason: str) -> None:
-        """The publish did not complete, and the client was told so (503): the request ends
-        ``failed`` and a late copy of its event is not generated. A retry with the same
-        ``Idempotency-Key`` queues it again (``requeue``)."""
-        now = utcnow()
-        await self._requests.update_one(
-            {"_id": request_id, "status": RequestState.PENDING.value},
-            {
-                "$set": {
-                    "status": RequestState.FAILED.value,
-                    "unqueued": True,
-                    "error": reason,
-                    "updated_at": now,
-                    "finished_at": now,
-                }
-            },
-        )
-
-    async def requeue(self, request_id: uuid.UUID) -> PersonaRequested | None:
-        """Make a request that was not queued pending again; returns its event to publish
-        (None when it was queued after all, so there is nothing to do)."""
-        now = utcnow()
-        doc = await self._requests.find_one_and_update(
-            {"_id": request_id, "unqueued": True},
-            {
-                "$set": {
-                    "status": RequestState.PENDING.value,
-                    "unqueued": False,
-                    "queued": False,
-                    "error": None,
-                    "updated_at": now,
-                    "progress_at": now,
-                    "finished_at": None,
-                }
-            },
-            projection={"event": 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        return PersonaRequested.model_validate(doc["event"]) if doc else None
 
     async def mark_generating(
         self, request: PersonaRequested, generator: str, mode: GenerationMode
@@ -189,10 +88,10 @@ class RequestStore:
                     "unqueued": {"$ne": True},
                     "status": {"$nin": NOT_STARTABLE},
                     "cancel_requested": {"$ne": True},
-                    **_same_content(request),
+                    **same_content(request),
                 },
                 {
-                    "$setOnInsert": _on_insert(request, now),
+                    "$setOnInsert": on_insert(request, now),
                     "$set": {
                         "status": RequestState.GENERATING.value,
                         "generator": generator,
@@ -463,41 +362,8 @@ class RequestStore:
             },
         )
 
-    async def request_cancel(self, request_id: uuid.UUID) -> RequestStatus | None:
-        """Ask for the request to stop: one never taken by a worker ends ``cancelled`` now;
-        one generating stops starting personas, one in a batch has the batch cancelled
-        (at its next poll, made due now). Final requests stay as they are."""
-        now = utcnow()
-        await self._requests.update_one(
-            {"_id": request_id, "status": {"$in": ACTIVE}},
-            {"$set": {"cancel_requested": True, "updated_at": now, "poll_at": now}},
-        )
-        await self._requests.update_one(
-            {"_id": request_id, "status": RequestState.PENDING.value},
-            {
-                "$set": {
-                    "status": RequestState.CANCELLED.value,
-                    "updated_at": now,
-                    "finished_at": now,
-                    "progress_at": now,
-                }
-            },
-        )
-        return await self.get(request_id)
-
     async def cancel_requested(self, request_id: uuid.UUID) -> bool:
         found = await self._requests.find_one(
             {"_id": request_id, "cancel_requested": True}, {"_id": 1}
         )
         return found is not None
-
-    async def get(self, request_id: uuid.UUID) -> RequestStatus | None:
-        """The request's status; while it runs, ``stored`` is counted live from the personas."""
-        doc = await self._requests.find_one({"_id": request_id})
-        if doc is None:
-            return None
-        status = RequestStatus.model_validate({**doc, "request_id": doc["_id"]})
-        if status.status.is_final:
-            return status
-        live = await self._personas.count_documents({"request_id": request_id})
-        return status.model_copy(update={"stored": live})

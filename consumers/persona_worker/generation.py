@@ -35,9 +35,9 @@ from loguru import logger
 
 from persona_contracts import GenerationMode, PersonaRequested, RequestState, TokenUsage
 from persona_contracts.requests import BATCH_STATES
-from persona_infra.request_store import NotStartedError
 from persona_llm.errors import GenerationError
 from persona_worker.generators.base import PersonaGenerator
+from persona_worker.request_writes import NotStartedError
 from persona_worker.stages import Candidate, Outcome, Stages, Taken
 
 K = TypeVar("K", bound=Hashable)
@@ -74,7 +74,7 @@ class BatchSubmitter(Protocol):
 
 
 @dataclass
-class GenerationService:
+class RequestGeneration:
     stages: Stages
     generator: PersonaGenerator
     concurrency: int

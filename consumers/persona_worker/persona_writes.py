@@ -1,0 +1,66 @@
+"""The worker's writes of personas, and the reads its exactly-once and near-duplicate
+checks need.
+
+Writes are idempotent through the unique ``(request_id, ordinal)`` index: a
+redelivery that stores a persona again is told it already existed.
+"""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from pymongo import DESCENDING
+from pymongo.errors import BulkWriteError
+
+from persona_contracts import Persona
+from persona_infra.documents import PUBLIC_PROJECTION, brief_key, from_document, to_document
+from persona_infra.mongo import Collections
+
+DUPLICATE_KEY = 11000
+
+
+class PersonaWriter:
+    def __init__(self, collections: Collections) -> None:
+        self._personas = collections.personas
+
+    async def insert(self, persona: Persona, **extra: Any) -> bool:
+        """Store a persona; ``False`` when this ``(request_id, ordinal)`` already exists."""
+        return (await self.insert_many([to_document(persona, **extra)]))[0]
+
+    async def insert_many(self, documents: Sequence[dict[str, Any]]) -> list[bool]:
+        """Store documents in one round trip; per document, ``False`` if it already existed.
+
+        One ``insert_many`` costs the server far less per document than single
+        inserts; ``ordered=False`` keeps one duplicate from blocking the rest."""
+        try:
+            await self._personas.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            duplicates = {e["index"] for e in errors}
+            return [i not in duplicates for i in range(len(documents))]
+        return [True] * len(documents)
+
+    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
+        """The personas already stored for a request, by ordinal."""
+        cursor = self._personas.find({"request_id": request_id})
+        return {p.ordinal: p for p in [from_document(doc) async for doc in cursor]}
+
+    async def get(self, persona_id: uuid.UUID) -> Persona | None:
+        """The stored persona with this id: another worker's, when it stored it first."""
+        doc = await self._personas.find_one({"_id": persona_id}, PUBLIC_PROJECTION)
+        return None if doc is None else from_document(doc)
+
+    async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
+        """``(id, minhash)`` of the newest personas generated for the same brief."""
+        cursor = (
+            self._personas.find({"brief_key": brief_key(brief)}, {"minhash": 1})
+            .sort("sort_key", DESCENDING)
+            .limit(limit)
+        )
+        return [
+            (str(doc["_id"]), cast(list[int], doc["minhash"]))
+            async for doc in cursor
+            if doc.get("minhash")
+        ]
