@@ -1,25 +1,17 @@
-"""API keys (hashing, parsing, verification), settings validation, token buckets, the CLI,
-and the unknown-query-parameter check, without servers."""
+"""API key entries: hashing, parsing and validation in the settings, verification of a
+presented key against them, and `persona keys` making them."""
 
 import asyncio
 import hmac
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
 
 import pytest
-from fastapi import Depends, FastAPI, Query
-from fastapi.testclient import TestClient
-from pydantic import AliasChoices, BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from persona_api import key_ring as verification
 from persona_api.app import check_security, key_ring
-from persona_api.key_ring import InsecureConfigurationError, KeyRing, VerificationBusyError
-from persona_api.limits import TokenBuckets, retry_after
-from persona_api.problems import install_problem_handlers
-from persona_api.query_params import reject_unknown_query_params
+from persona_api.key_ring import InsecureConfigurationError, KeyRing
 from persona_infra import api_keys as security
 from persona_infra.api_keys import (
     KeyEntry,
@@ -31,6 +23,7 @@ from persona_infra.api_keys import (
 )
 from persona_infra.settings import Settings
 from persona_pipeline.cli.main import app as cli
+from tests.support.keys import ring
 
 KEY = "correct-horse-battery-staple"
 
@@ -47,17 +40,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "CORS_ORIGINS",
     ):
         monkeypatch.delenv(name, raising=False)
-
-
-def ring(**keys: tuple[Role, str]) -> KeyRing:
-    return KeyRing(
-        entry
-        for name, (role, key) in keys.items()
-        for entry in parse_entries(make_entry(name, key), role)
-    )
-
-
-# --- hashing and parsing ----------------------------------------------------------------
 
 
 def test_each_hash_has_its_own_salt_and_only_the_key_verifies() -> None:
@@ -234,47 +216,6 @@ def test_bad_cors_origins_are_refused(monkeypatch: pytest.MonkeyPatch, value: st
         Settings(_env_file=None)
 
 
-# --- token buckets ----------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_buckets_allow_a_burst_then_the_rate() -> None:
-    clock = Clock()
-    buckets = TokenBuckets(rate_per_minute=6, burst=2, clock=clock)  # a token per 10 s
-    assert buckets.take("a") == 0
-    assert buckets.take("a") == 0
-    assert buckets.take("a") == pytest.approx(10)
-    assert buckets.take("b") == 0  # per client
-    clock.now += 4
-    assert buckets.take("a") == pytest.approx(6)
-    clock.now += 6
-    assert buckets.take("a") == 0
-    clock.now += 3600
-    assert [buckets.take("a") for _ in range(3)][:2] == [0, 0]  # refills up to the burst only
-    assert retry_after(0.2) == "1"
-    assert retry_after(6.01) == "7"
-
-
-def test_buckets_are_bounded_and_zero_rate_is_unlimited() -> None:
-    buckets = TokenBuckets(rate_per_minute=1, burst=1, max_clients=3)
-    for client in "abcde":
-        buckets.take(client)
-    assert len(buckets) == 3
-    unlimited = TokenBuckets(rate_per_minute=0, burst=1)
-    assert all(unlimited.take("a") == 0 for _ in range(100))
-    assert len(unlimited) == 0
-
-
-# --- persona keys hash --------------------------------------------------------------------
-
-
 def test_cli_hashes_a_key_from_stdin() -> None:
     result = CliRunner().invoke(cli, ["keys", "hash", "--name", "ci"], input=KEY + "\n")
     assert result.exit_code == 0, result.output
@@ -299,138 +240,3 @@ def test_cli_refuses_weak_keys_and_bad_names(name: str, key: str) -> None:
     assert result.exit_code == 2
     assert "Cannot hash this key" in result.stderr
     assert result.stdout == ""
-
-
-# --- unknown query parameters -------------------------------------------------------------
-
-
-class Window(BaseModel):
-    start: int = 0
-    end: int = Field(default=0, alias="until")
-
-
-def paging(offset: int = 0) -> int:
-    return offset
-
-
-def test_unknown_query_parameters_are_a_422_problem() -> None:
-    app = FastAPI(dependencies=[Depends(reject_unknown_query_params)])
-    install_problem_handlers(app)
-
-    @app.get("/plain")
-    def plain(
-        page: Annotated[int, Depends(paging)],
-        item_query: Annotated[str | None, Query(alias="item-query")] = None,
-        either: Annotated[
-            int | None, Query(validation_alias=AliasChoices("either", "or_this"))
-        ] = None,
-    ) -> dict[str, object]:
-        return {"page": page, "q": item_query, "either": either}
-
-    @app.get("/model")
-    def model(window: Annotated[Window, Query()]) -> Window:
-        return window
-
-    client = TestClient(app)
-    for path in [
-        "/plain?offset=1&item-query=x&either=1",
-        "/plain?or_this=2",
-        "/model?start=1&until=2",
-        "/plain",
-    ]:
-        assert client.get(path).status_code == 200, path
-    for path, unknown in [
-        ("/plain?item_query=x", "item_query"),  # the alias is the name, not the Python name
-        ("/plain?offset=1&offest=2", "offest"),
-        ("/model?start=1&stop=2", "stop"),
-    ]:
-        response = client.get(path)
-        assert response.status_code == 422, path
-        assert response.headers["content-type"] == "application/problem+json"
-        assert response.json()["errors"] == [
-            {"loc": ["query", unknown], "msg": "Unknown query parameter", "type": "extra_forbidden"}
-        ]
-    long_name = client.get("/plain", params={"x" * 500: "1"}).json()
-    assert long_name["errors"][0]["loc"] == ["query", "x" * 64]
-
-
-# --- verification under a flood of unknown keys -------------------------------------------
-
-
-class HeldMatch:
-    """``KeyRing.match`` held until released, counting the calls (each one an scrypt run)."""
-
-    def __init__(self, keys: KeyRing) -> None:
-        self.real = keys.match
-        self.calls = 0
-        self.release = threading.Event()
-
-    def __call__(self, presented: str) -> KeyEntry | None:
-        self.calls += 1
-        self.release.wait(10)
-        return self.real(presented)
-
-
-@pytest.fixture
-def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[KeyRing, HeldMatch]]:
-    keys = ring(writer=(Role.WRITER, KEY))
-    match = HeldMatch(keys)
-    monkeypatch.setattr(keys, "match", match)
-    yield keys, match
-    match.release.set()
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
-async def test_requests_with_the_same_key_share_one_verification(
-    held: tuple[KeyRing, HeldMatch],
-) -> None:
-    keys, match = held
-    first = [asyncio.create_task(keys.verify(KEY, "10.0.0.1")) for _ in range(20)]
-    await settle()
-    first[0].cancel()  # a client leaving early does not cancel the others' verification
-    match.release.set()
-    results = await asyncio.gather(*first[1:])
-    assert {(p.name, p.role) for p in results if p} == {("writer", Role.WRITER)}
-    assert len(results) == 19
-    assert match.calls == 1
-
-
-async def test_one_client_has_at_most_its_share_of_unknown_keys_in_verification(
-    held: tuple[KeyRing, HeldMatch],
-) -> None:
-    keys, match = held
-    flood = [asyncio.create_task(keys.verify(f"random-key-{i:06}", "10.0.0.1")) for i in range(2)]
-    await settle()
-    with pytest.raises(VerificationBusyError):
-        await keys.verify("random-key-000002", "10.0.0.1")
-    valid = asyncio.create_task(keys.verify(KEY, "10.0.0.2"))  # another client is admitted
-    await settle()
-    match.release.set()
-    assert await asyncio.gather(*flood) == [None, None]
-    principal = await valid
-    assert principal is not None
-    assert principal.name == "writer"
-    assert await keys.verify("random-key-000003", "10.0.0.1") is None  # its share is back
-
-
-async def test_unknown_keys_in_verification_are_bounded_in_all(
-    held: tuple[KeyRing, HeldMatch], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    keys, match = held
-    monkeypatch.setattr(verification, "MAX_PENDING_VERIFICATIONS", 3)
-    pending = [
-        asyncio.create_task(keys.verify(f"random-key-{i:06}", f"10.0.0.{i}")) for i in range(3)
-    ]
-    await settle()
-    with pytest.raises(VerificationBusyError):
-        await keys.verify("random-key-000099", "10.0.0.99")
-    with pytest.raises(VerificationBusyError):
-        await keys.verify("random-key-000098")  # without a client, the total still applies
-    match.release.set()
-    assert await asyncio.gather(*pending) == [None, None, None]
-    assert await keys.verify("random-key-000001", "10.0.0.1") is None  # cached: no scrypt
-    assert match.calls == 3
