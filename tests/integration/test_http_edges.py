@@ -230,7 +230,9 @@ DROPPED = 0
 
 async def test_a_flood_of_random_keys_does_not_hold_up_a_valid_key(api: Process) -> None:
     """300 random keys at 100 concurrent requests from 127.0.0.1; meanwhile a valid key's
-    first request from 127.0.0.2 (Linux routes all of 127/8 to loopback)."""
+    first request from 127.0.0.2 (Linux routes all of 127/8 to loopback). It waits for
+    at most the flooding client's share of verifications, so it takes a small multiple of
+    what another key's first request took alone, measured just before on this machine."""
     reading = asyncio.Semaphore(100)
     in_swing = asyncio.Event()
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
@@ -252,6 +254,10 @@ async def test_a_flood_of_random_keys_does_not_hold_up_a_valid_key(api: Process)
         httpx.AsyncClient(base_url=api.url, limits=limits, timeout=60) as flooding,
         httpx.AsyncClient(base_url=api.url, transport=elsewhere, timeout=60) as valid,
     ):
+        alone = time.monotonic()
+        writer = await valid.get("/v1/persona", headers={"Authorization": f"Bearer {WRITER}"})
+        alone_s = time.monotonic() - alone
+        assert writer.status_code == 200
         started = time.monotonic()
         flood = asyncio.gather(*(one_random_key(flooding) for _ in range(300)))
         await in_swing.wait()
@@ -261,8 +267,11 @@ async def test_a_flood_of_random_keys_does_not_hold_up_a_valid_key(api: Process)
         valid_s = time.monotonic() - sent
         flood_statuses = Counter(await flood)
         flood_s = time.monotonic() - started
-    print(f"valid key: {valid_s:.3f} s; flood of 300: {flood_s:.2f} s, {dict(flood_statuses)}")
+    print(
+        f"valid key: {valid_s:.3f} s under the flood, {alone_s:.3f} s alone; "
+        f"flood of 300: {flood_s:.2f} s, {dict(flood_statuses)}"
+    )
     assert response.status_code == 200
-    assert valid_s < 1.0
+    assert valid_s < 6 * alone_s
     assert set(flood_statuses) <= {401, 429, DROPPED}
     assert flood_statuses[401] >= 2  # the flood's own share was verified and refused
