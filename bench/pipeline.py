@@ -1,6 +1,6 @@
 """Pipeline benchmark: prints figures, asserts nothing.
 
-    .venv/bin/python -m bench.pipeline [--quick]
+    .venv/bin/python -m bench.pipeline [--quick] [--scaling]
 
 (a) LLM-bound: a fake OpenAI-compatible server with latency L, one worker
     process at concurrency C; personas/s against the ideal C/L.
@@ -14,6 +14,10 @@
 
 (e) Batch mode: personas per second of worker CPU, one batch request against the
     fake's Batch API versus the same requests through synchronous calls, in one run.
+(f) Scaling: one large request (4,000 personas; 1,000 with --quick) in shards of 25,
+    latency L = 1 s, concurrency C = 32 per worker, on 1, 2 and 3 worker processes in one
+    run: personas/s, the ratio to N times the 1-worker rate, and worker CPU per persona
+    (the 2 cores of this machine are shared by the workers, the broker and the database).
 
 (a) and (d) are measured at steady state: a warm-up of two waves first lets the
 adaptive limit finish its start (it starts at 8 and doubles per round trip).
@@ -239,6 +243,35 @@ async def worker_cpu(stack: Stack, personas: int, mode: GenerationMode) -> dict[
     return {"personas": personas, "seconds": elapsed, "cpu": cpu, "per_cpu_s": personas / cpu}
 
 
+SHARD = 25
+
+
+async def scaling(stack: Stack, personas: int, workers: int) -> dict[str, float]:
+    """One request of ``personas`` in shards, shared by ``workers`` worker processes."""
+    settings = await fresh_settings(stack)
+    latency, concurrency = 1.0, 32
+    with FakeOpenAI(latency=latency) as fake:
+        env = {"REQUEST_SHARD_SIZE": str(SHARD)}
+        processes = [
+            start_worker({**llm_worker_env(settings, fake, concurrency), **env})
+            for _ in range(workers)
+        ]
+        try:
+            done = await warm_up(settings, 2 * concurrency * workers)
+            before = sum(cpu_seconds(w.pid) for w in processes)
+            request = PersonaRequested(brief="a large panel", count=personas)
+            elapsed = await timed_run(settings, [request], done)
+            cpu = sum(cpu_seconds(w.pid) for w in processes) - before
+        finally:
+            for worker in processes:
+                stop(worker)
+    return {
+        "workers": workers,
+        **throughput(personas, elapsed, ideal=workers * concurrency / latency),
+        "cpu_ms_per_persona": 1000 * cpu / personas,
+    }
+
+
 async def offline_pipeline(stack: Stack, personas: int) -> dict[str, float]:
     settings = await fresh_settings(stack)
     env = worker_env(settings, GENERATOR="offline")
@@ -307,8 +340,35 @@ def _documents(request: PersonaRequested) -> list[tuple[dict[str, object], bytes
     return pairs
 
 
-async def main(quick: bool) -> None:
+def print_scaling(scaled: list[dict[str, float]]) -> None:
+    one = scaled[0]["rate"]
+    print(
+        f"\n(f) Scaling: one request of {scaled[0]['personas']:.0f} personas in shards of "
+        f"{SHARD}, L=1 s, C=32 per worker"
+    )
+    print(
+        f"{'workers':>8} {'seconds':>8} {'persona/s':>10} {'ideal N*C/L':>12} "
+        f"{'vs N x 1 worker':>16} {'worker CPU ms/persona':>22}"
+    )
+    for r in scaled:
+        print(
+            f"{r['workers']:>8.0f} {r['seconds']:>8.1f} {r['rate']:>10.1f} {r['ideal']:>12.0f} "
+            f"{r['rate'] / (r['workers'] * one):>16.2f} {r['cpu_ms_per_persona']:>22.2f}"
+        )
+    print("  target: >= 0.90 of linear, as far as the machine's CPU allows")
+
+
+async def scale_rows(stack: Stack, quick: bool) -> list[dict[str, float]]:
+    large = 1000 if quick else 4000
+    return [await scaling(stack, large, n) for n in (1, 2, 3)]
+
+
+async def main(quick: bool, only_scaling: bool) -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if only_scaling:
+        with embedded_stack() as stack:
+            print_scaling(await scale_rows(stack, quick))
+        return
     # (C, L, waves). C=128 at L=4 s asks the same concurrency for a quarter of the call
     # rate: it separates "can keep C calls in flight" from "has the CPU for C/L calls/s".
     runs = [(32, 1.0, 5)] if quick else [(32, 1.0, 10), (128, 1.0, 10), (128, 4.0, 5)]
@@ -320,6 +380,7 @@ async def main(quick: bool) -> None:
         pipeline = await offline_pipeline(stack, overhead_personas)
         cpu_personas = 500 if quick else 2000
         cpu = {m: await worker_cpu(stack, cpu_personas, m) for m in GenerationMode}
+        scaled = await scale_rows(stack, quick)
     print("\n(a) LLM-bound: fake OpenAI server, latency L, one worker at concurrency C")
     print(
         f"{'C':>5} {'L s':>5} {'personas':>9} {'seconds':>8} {'persona/s':>10} "
@@ -363,6 +424,7 @@ async def main(quick: bool) -> None:
             f"{r['seconds']:.1f} s: {r['per_cpu_s']:.0f} personas per CPU second"
         )
     print(f"  batch / sync: {batch['per_cpu_s'] / sync['per_cpu_s']:.2f}x")
+    print_scaling(scaled)
 
 
 if __name__ == "__main__":
@@ -370,5 +432,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
+    parser.add_argument("--scaling", action="store_true", help="only (f), the scaling row")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    asyncio.run(main(parser.parse_args().quick))
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.scaling))

@@ -6,11 +6,13 @@ moves it on from ``pending`` (``persona_worker.request_writes``).
 """
 
 import uuid
+from datetime import datetime
 
 from pymongo import ReturnDocument
 
 from persona_contracts import PersonaRequested, RequestState, RequestStatus
 from persona_contracts.events import utcnow
+from persona_contracts.requests import ShardProgress
 from persona_infra.mongo import Collections
 from persona_infra.request_documents import ACTIVE, on_insert
 
@@ -19,6 +21,7 @@ class RequestRecords:
     def __init__(self, collections: Collections) -> None:
         self._requests = collections.requests
         self._personas = collections.personas
+        self._shards = collections.shards
 
     async def record_pending(self, request: PersonaRequested) -> None:
         """Called by the API before publishing, so the status URL works at once and the
@@ -105,12 +108,29 @@ class RequestRecords:
         return await self.get(request_id)
 
     async def get(self, request_id: uuid.UUID) -> RequestStatus | None:
-        """The request's status; while it runs, ``stored`` is counted live from the personas."""
+        """The request's status; while it runs, ``stored`` is counted live from the personas,
+        with its shards' progress and the time left at the pace so far."""
         doc = await self._requests.find_one({"_id": request_id})
         if doc is None:
             return None
         status = RequestStatus.model_validate({**doc, "request_id": doc["_id"]})
+        shards = await self._shard_progress(request_id, doc.get("shards_total"))
         if status.status.is_final:
-            return status
+            return status.model_copy(update={"shards": shards})
         live = await self._personas.count_documents({"request_id": request_id})
-        return status.model_copy(update={"stored": live})
+        eta = eta_s(status.started_at, live, status.requested)
+        return status.model_copy(update={"stored": live, "shards": shards, "eta_s": eta})
+
+    async def _shard_progress(self, request_id: uuid.UUID, total: object) -> ShardProgress | None:
+        if not isinstance(total, int):
+            return None
+        done = await self._shards.count_documents({"request_id": request_id, "status": "done"})
+        return ShardProgress(total=total, done=done)
+
+
+def eta_s(started_at: datetime | None, stored: int, requested: int) -> float | None:
+    """Seconds until ``requested`` are stored, at the pace since ``started_at``."""
+    if started_at is None or not 0 < stored < requested:
+        return None
+    elapsed = (utcnow() - started_at).total_seconds()
+    return round(elapsed / stored * (requested - stored), 1)

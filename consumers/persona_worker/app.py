@@ -4,6 +4,8 @@
 handler and the use case receive what they need.
 """
 
+import asyncio
+import uuid
 from dataclasses import dataclass
 
 from faststream import AckPolicy
@@ -23,7 +25,6 @@ from persona_audience.llm_planner import build_planner
 from persona_audience.planner import Planner
 from persona_audience.reference import Reference
 from persona_contracts import PersonaCreated, PersonaFailed, TokenUsage
-from persona_contracts.topics import CONSUMER_GROUP
 from persona_infra import telemetry
 from persona_infra.health import DependencyProbe
 from persona_infra.kafka import ensure_topics, make_broker
@@ -36,7 +37,7 @@ from persona_llm.retry import AttemptHook
 from persona_worker import __version__, endpoints
 from persona_worker.batch_generation import BatchPoller, batch_generation
 from persona_worker.dispatcher import Dispatcher
-from persona_worker.emitter import DeadLetters, KafkaEventSink
+from persona_worker.emitter import DeadLetters, KafkaEventSink, KafkaShardSink
 from persona_worker.generation import RequestGeneration
 from persona_worker.generators.base import PersonaGenerator
 from persona_worker.generators.factory import build_generator
@@ -45,10 +46,12 @@ from persona_worker.handler import RequestHandler, parse_leniently
 from persona_worker.lease_store import LeaseStore
 from persona_worker.metrics import PipelineMetrics
 from persona_worker.persona_writes import PersonaWriter
-from persona_worker.progress import ConsumerWatch
+from persona_worker.progress import ConsumerWatch, HasConsumer
 from persona_worker.reconciler import Reconciler
 from persona_worker.request_writes import RequestWriter
 from persona_worker.resilience import build_resilient_generator
+from persona_worker.shard_writes import ShardWriter
+from persona_worker.sharding import Sharding
 from persona_worker.stages import DedupPolicy, Stages
 from persona_worker.stats_writes import StatsCounter
 
@@ -66,6 +69,45 @@ def _attempt_metrics(metrics: PipelineMetrics, generator: str, model: str) -> At
         metrics.llm_latency.labels(generator).observe(seconds)
 
     return observe
+
+
+def shards_in_flight(settings: Settings) -> int:
+    """Shards a worker takes at once: enough to keep twice its LLM concurrency fed, no more.
+
+    A shard taken waits in this worker under its lease; holding more than it can start
+    would keep them from the other workers, and costs the database a read each."""
+    return max(2, -(-2 * settings.generation_concurrency // settings.request_shard_size))
+
+
+def _consume(
+    broker: KafkaBroker,
+    settings: Settings,
+    dispatcher: Dispatcher,
+    topic: str,
+    group: str,
+    description: str,
+) -> HasConsumer:
+    """Hand ``topic``'s messages to ``dispatcher``, which commits their offsets itself."""
+    subscriber = broker.subscriber(
+        topic,
+        group_id=group,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+        decoder=_raw_body,
+        parser=parse_leniently,
+        listener=dispatcher.rebalance_listener(),
+        title=topic.removeprefix(settings.kafka_topic_prefix),
+        description=description,
+    )
+
+    @subscriber
+    async def on_message(body: bytes, message: KafkaMessage) -> None:
+        await dispatcher.submit(message)
+
+    return subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +179,8 @@ def create_worker(
         title="persona.requests.dlq",
         description="Invalid request events, byte for byte; x-dlq-* headers say why.",
     )
+    # The workers publish their own shards; the channel is documented by its subscriber.
+    shards_out = broker.publisher(topics.shards, include_in_schema=False)
     requests = RequestWriter(collections)
     reconciler = Reconciler(
         requests=requests,
@@ -171,6 +215,15 @@ def create_worker(
         max_rounds=settings.openai_batch_max_rounds,
     )
     poller = BatchPoller(batches, settings.openai_batch_poll_s) if batches else None
+    sharding = Sharding(
+        stages=stages,
+        shards=ShardWriter(collections),
+        sink=KafkaShardSink(shards_out),
+        size=settings.request_shard_size,
+        owner=f"worker-{uuid.uuid4().hex[:12]}",
+        # A dead worker's shard is taken over once the request would be re-driven.
+        lease_s=settings.reconcile_stale_after_s,
+    )
     generation = RequestGeneration(
         stages=stages,
         generator=generator,
@@ -178,30 +231,29 @@ def create_worker(
         batches=batches,
         batch_threshold=settings.openai_batch_threshold,
         heartbeat_s=settings.reconcile_stale_after_s / 4,
+        sharding=sharding,
     )
-    handler = RequestHandler(
-        generation, DeadLetters(dead_letter, topics.requests, metrics), metrics
-    )
+    handler = RequestHandler(generation, DeadLetters(dead_letter, metrics), metrics)
     dispatcher = Dispatcher(handler, max_in_flight=settings.max_requests_in_flight)
+    shard_dispatcher = Dispatcher(handler.on_shard, max_in_flight=shards_in_flight(settings))
 
-    subscriber = broker.subscriber(
+    subscriber = _consume(
+        broker,
+        settings,
+        dispatcher,
         topics.requests,
-        group_id=CONSUMER_GROUP,
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
-        decoder=_raw_body,
-        parser=parse_leniently,
-        listener=dispatcher.rebalance_listener(),
-        title="persona.requests",
-        description="Generates the requested personas, stores them, publishes persona.created.",
+        topics.group,
+        "Generates the requested personas, stores them, publishes persona.created.",
     )
-
-    @subscriber
-    async def on_request(body: bytes, message: KafkaMessage) -> None:
-        await dispatcher.submit(message)
+    shard_subscriber = _consume(
+        broker,
+        settings,
+        shard_dispatcher,
+        topics.shards,
+        topics.shard_group,
+        "Parts of large requests, published by the worker that planned them and keyed "
+        "apart: every worker generates some; the last one settles the request.",
+    )
 
     async def start() -> None:
         logger.info(
@@ -223,7 +275,10 @@ def create_worker(
         await reconciler.stop()
         if poller is not None:
             await poller.stop()
-        await dispatcher.drain(settings.shutdown_grace_s)
+        await asyncio.gather(
+            dispatcher.drain(settings.shutdown_grace_s),
+            shard_dispatcher.drain(settings.shutdown_grace_s),
+        )
 
     async def stop() -> None:
         await generator.aclose()
@@ -234,14 +289,21 @@ def create_worker(
 
     probe = DependencyProbe(mongo, broker, process_metrics.dependency_up)
 
-    watch = ConsumerWatch(subscriber, dispatcher, topics.requests, settings.ready_stall_s)
+    watches = {
+        "consumer": ConsumerWatch(subscriber, dispatcher, topics.requests, settings.ready_stall_s),
+        "shard_consumer": ConsumerWatch(
+            shard_subscriber, shard_dispatcher, topics.shards, settings.ready_stall_s
+        ),
+    }
 
     async def refresh_lag() -> None:
-        await watch.observe(metrics.consumer_lag)
+        metrics.consumer_lag.clear()
+        for watch in watches.values():
+            await watch.report(metrics.consumer_lag)
 
     routes: list[tuple[str, ASGIApp]] = [
         ("/health", endpoints.liveness),
-        ("/ready", endpoints.readiness(probe, watch)),
+        ("/ready", endpoints.readiness(probe, watches)),
         ("/metrics", endpoints.metrics(registry, probe, refresh_lag)),
     ]
     app = AsgiFastStream(

@@ -133,7 +133,7 @@ class BatchGeneration:
 
     async def submit(self, request: PersonaRequested, taken: Taken) -> RequestState:
         """Send the request's missing ordinals as its first batch."""
-        pending = {str(o): PendingOrdinal() for o in taken.missing(request.count)}
+        pending = {str(o): PendingOrdinal() for o in taken.missing(range(request.count))}
         record = BatchRecord(id="", round=0, status="", submitted_at=utcnow(), pending={})
         return await self._submit_round(request, taken, record, pending)
 

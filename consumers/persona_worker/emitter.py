@@ -4,7 +4,7 @@ import hashlib
 from datetime import datetime
 from typing import Protocol
 
-from persona_contracts import PersonaCreated, PersonaFailed
+from persona_contracts import PersonaCreated, PersonaFailed, ShardRequested
 from persona_infra import correlation
 from persona_infra.kafka import Publisher, publish_event
 from persona_worker.metrics import PipelineMetrics
@@ -35,6 +35,16 @@ class KafkaEventSink:
         self._metrics.events_published.labels("persona.failed").inc()
 
 
+class KafkaShardSink:
+    """Publishes a large request's shards keyed apart, so they spread over the partitions."""
+
+    def __init__(self, shards: Publisher) -> None:
+        self._shards = shards
+
+    async def publish(self, shard: ShardRequested) -> None:
+        await publish_event(self._shards, shard, shard.key)
+
+
 MAX_DEAD_LETTER_BYTES = 512 * 1024
 """The most of an event's body the DLQ keeps: well under the producers' 1 MiB default
 request size, so a dead letter can always be sent and the partition never wedges."""
@@ -49,9 +59,8 @@ class DeadLetters:
     ``x-dlq-original-bytes`` and ``x-dlq-sha256`` identify the original.
     """
 
-    def __init__(self, publisher: Publisher, source_topic: str, metrics: PipelineMetrics) -> None:
+    def __init__(self, publisher: Publisher, metrics: PipelineMetrics) -> None:
         self._publisher = publisher
-        self._source = source_topic
         self._metrics = metrics
 
     async def send(
@@ -60,6 +69,7 @@ class DeadLetters:
         key: bytes | None,
         error: str,
         failed_at: datetime,
+        topic: str,
         partition: int,
         offset: int,
     ) -> None:
@@ -67,7 +77,7 @@ class DeadLetters:
             **correlation.headers(),
             "x-dlq-error": error[:MAX_ERROR_HEADER_CHARS],
             "x-dlq-failed-at": failed_at.isoformat(),
-            "x-dlq-source-topic": self._source,
+            "x-dlq-source-topic": topic,
             "x-dlq-source-partition": str(partition),
             "x-dlq-source-offset": str(offset),
         }

@@ -7,7 +7,7 @@ same dependencies as the API's (``DependencyProbe``) and whether the consumer is
 """
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from faststream.asgi import AsgiResponse, get
 from faststream.asgi.handlers import GetHandler
@@ -25,10 +25,11 @@ async def liveness(scope: Scope) -> AsgiResponse:
     return AsgiResponse(b'{"status":"ok"}', status_code=200, headers=JSON)
 
 
-def readiness(probe: DependencyProbe, watch: ConsumerWatch) -> GetHandler:
+def readiness(probe: DependencyProbe, watches: Mapping[str, ConsumerWatch]) -> GetHandler:
     @get
     async def ready(scope: Scope) -> AsgiResponse:
-        checks = {**await probe.check(), "consumer": await watch.check()}
+        consumers = {name: await watch.check() for name, watch in watches.items()}
+        checks = {**await probe.check(), **consumers}
         healthy = all_ok(checks)
         body = {"status": "ready" if healthy else "unavailable", "checks": checks}
         return AsgiResponse(json.dumps(body).encode(), 200 if healthy else 503, JSON)

@@ -21,24 +21,34 @@ Invariants this module keeps (see docs/ARCHITECTURE.md):
   batch changes nothing;
 - a cancel stops a generating request from starting more personas (seen at the next
   heartbeat); it ends ``cancelled`` with what was stored;
+- a synchronous request larger than a shard is planned here and split into shards
+  (``sharding.py``), which any worker then generates through ``process_shard``;
 - the caller commits the Kafka offset only after ``process`` returns.
 """
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from loguru import logger
 
-from persona_contracts import GenerationMode, PersonaRequested, RequestState, TokenUsage
+from persona_contracts import (
+    GenerationMode,
+    PersonaRequested,
+    RequestState,
+    ShardRequested,
+    TokenUsage,
+)
 from persona_contracts.requests import BATCH_STATES
 from persona_llm.errors import GenerationError
 from persona_worker.generators.base import PersonaGenerator
 from persona_worker.request_writes import NotStartedError
+from persona_worker.sharding import Sharding
 from persona_worker.stages import Candidate, Outcome, Stages, Taken
+
+Renew = Callable[[], Awaitable[None]]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -82,9 +92,11 @@ class RequestGeneration:
     """None when the generator has no Batch API: ``batch`` requests then run synchronously."""
     batch_threshold: int | None = None
     heartbeat_s: float = 30.0
+    sharding: Sharding | None = None
+    """None: every request is generated whole by the worker that takes it."""
     _slots: asyncio.Semaphore = field(init=False)
     _storing: asyncio.Semaphore = field(init=False)
-    _running: "KeyedLocks[uuid.UUID]" = field(init=False)
+    _running: "KeyedLocks[Hashable]" = field(init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -108,47 +120,92 @@ class RequestGeneration:
             return GenerationMode.SYNC
         return mode
 
-    async def process(self, request: PersonaRequested) -> RequestState:
-        """Generate what is missing, announce everything; raises on infrastructure errors."""
-        async with self._running.hold(request.request_id):
+    @contextlib.asynccontextmanager
+    async def _running_alive(
+        self, key: Hashable, request: PersonaRequested, outcome: Outcome, lease: Renew | None
+    ) -> AsyncIterator[None]:
+        """Run one delivery of ``key`` at a time, heartbeating while it runs."""
+        async with self._running.hold(key):
             self.stages.metrics.requests_in_flight.inc()
-            outcome = Outcome()
-            beating = asyncio.create_task(self._heartbeat(request, outcome))
+            beating = asyncio.create_task(self._heartbeat(request, outcome, lease))
             try:
-                return await self._process(request, outcome)
+                yield
             finally:
                 beating.cancel()
                 self.stages.metrics.requests_in_flight.dec()
 
-    async def _heartbeat(self, request: PersonaRequested, outcome: Outcome) -> None:
-        """Tell the reconciler the request is alive, and learn of a cancel; a failed beat
-        is only logged (the next one, or the settlement, moves ``progress_at`` anyway)."""
+    async def process(self, request: PersonaRequested) -> RequestState:
+        """Generate what is missing, announce everything; raises on infrastructure errors."""
+        outcome = Outcome()
+        async with self._running_alive(request.request_id, request, outcome, None):
+            return await self._process(request, outcome)
+
+    async def process_shard(self, shard: ShardRequested) -> None:
+        """Generate a shard's missing ordinals unless another worker holds it, then settle
+        it (and its request, when it is the last); raises on infrastructure errors."""
+        sharding, request = self.sharding, shard.request
+        if sharding is None:
+            raise RuntimeError("a shard reached a worker built without sharding")
+        outcome = Outcome()
+        key = (request.request_id, shard.shard)
+        async with self._running_alive(key, request, outcome, lambda: sharding.renew(shard)):
+            if not await sharding.claim(shard):
+                logger.info("shard {} of {} is another worker's", shard.shard, request.request_id)
+                return
+            plan = await self.stages.requests.plan_of(request.request_id)
+            if plan is None:
+                raise RuntimeError(f"request {request.request_id} has shards but no plan")
+            taken = await self.stages.resume(request, plan, announce=True, ordinals=shard.ordinals)
+            outcome.personas.update(taken.stored)
+            outcome.cancelled = await self.stages.requests.cancel_requested(request.request_id)
+            await self._produce_all(request, taken, taken.missing(shard.ordinals), outcome)
+            new = len(outcome.personas) - len(taken.stored)
+            await sharding.settle(shard, outcome, new)
+
+    async def _heartbeat(
+        self, request: PersonaRequested, outcome: Outcome, lease: Renew | None
+    ) -> None:
+        """Tell the reconciler the request is alive (and renew a shard's ``lease``), and
+        learn of a cancel; a failed beat is only logged (the next one, or the settlement,
+        moves ``progress_at`` anyway)."""
         requests = self.stages.requests
         while True:
             await asyncio.sleep(self.heartbeat_s)
             try:
                 await requests.heartbeat(request.request_id)
+                if lease is not None:
+                    await lease()
                 outcome.cancelled = await requests.cancel_requested(request.request_id)
             except Exception as exc:  # never let a heartbeat fail the request
                 logger.warning("heartbeat of request {} failed: {}", request.request_id, exc)
 
     async def _process(self, request: PersonaRequested, outcome: Outcome) -> RequestState:
         mode = self.mode_for(request)
+        sharding = self.sharding if self.sharding and self.sharding.applies(request, mode) else None
         try:
+            if sharding is not None:
+                return await sharding.split(request, mode)
             taken = await self.stages.take(request, mode)
         except NotStartedError as exc:
             if exc.state in BATCH_STATES or exc.state is RequestState.CANCELLED:
                 return exc.state  # the batch poller drives it, or it is over
+            if sharding is not None:  # its shards see the cancel, and settle it
+                return await sharding.publish_undone(request)
             return await self.stages.settle_cancelled(request)
-        missing = taken.missing(request.count)
+        missing = taken.missing(range(request.count))
         if mode is GenerationMode.BATCH and missing and self.batches is not None:
             return await self.batches.submit(request, taken)
         outcome.personas.update(taken.stored)
-        async with asyncio.TaskGroup() as group:
-            for ordinal in missing:
-                group.create_task(self._produce(request, taken, ordinal, outcome))
+        await self._produce_all(request, taken, missing, outcome)
         new = len(outcome.personas) - len(taken.stored)
         return await self.stages.settle(request, taken.planned.plan, outcome, new=new)
+
+    async def _produce_all(
+        self, request: PersonaRequested, taken: Taken, ordinals: list[int], outcome: Outcome
+    ) -> None:
+        async with asyncio.TaskGroup() as group:
+            for ordinal in ordinals:
+                group.create_task(self._produce(request, taken, ordinal, outcome))
 
     async def _produce(
         self, request: PersonaRequested, taken: Taken, ordinal: int, outcome: Outcome

@@ -24,10 +24,10 @@ from aiokafka import ConsumerRecord
 from faststream.kafka.message import KafkaMessage
 from faststream.message import StreamMessage
 from loguru import logger
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from persona_audience.planner import AudienceError
-from persona_contracts import PersonaRequested
+from persona_contracts import PersonaRequested, ShardRequested
 from persona_infra import correlation
 from persona_worker.emitter import DeadLetters
 from persona_worker.generation import RequestGeneration
@@ -37,6 +37,7 @@ from persona_worker.stages import now_ms
 
 MAX_BACKOFF_S = 30.0
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseModel)
 UNDECODABLE_HEADERS = "x-persona-undecodable-headers"
 """Set by ``parse_leniently`` to the names of headers that were not UTF-8."""
 Parse = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[StreamMessage[Any]]]
@@ -75,23 +76,43 @@ class RequestHandler:
     async def __call__(self, message: KafkaMessage) -> None:
         """Settle one request, logging and publishing under the producer's correlation id
         (the request id when the producer sent none)."""
-        sent_id = correlation.from_headers(message.headers)
-        try:
-            request = PersonaRequested.model_validate_json(message.body)
-            _check_headers(message)
-        except (ValidationError, UnreadableHeadersError) as exc:
-            reason = _summary(exc) if isinstance(exc, ValidationError) else str(exc)
-            with correlation.correlated(sent_id or correlation.new_id()):
-                await self._until_done(lambda: self._dead_letter(message, reason))
-            self.metrics.requests_consumed.labels("dead_lettered").inc()
+        request = await self._decode(message, PersonaRequested)
+        if request is None:
             return
         request_id = str(request.request_id)
         with (
-            correlation.correlated(sent_id or request_id),
+            correlation.correlated(correlation.from_headers(message.headers) or request_id),
             logger.contextualize(request_id=request_id),
         ):
             outcome = await self._settle(message, request)
         self.metrics.requests_consumed.labels(outcome).inc()
+
+    async def on_shard(self, message: KafkaMessage) -> None:
+        """Generate and settle one shard of a large request (``persona.shards``)."""
+        shard = await self._decode(message, ShardRequested)
+        if shard is None:
+            return
+        request_id = str(shard.request.request_id)
+        with (
+            correlation.correlated(correlation.from_headers(message.headers) or request_id),
+            logger.contextualize(request_id=request_id, shard=shard.shard),
+        ):
+            await self._until_done(lambda: self.generation.process_shard(shard))
+        self.metrics.requests_consumed.labels("shard").inc()
+
+    async def _decode(self, message: KafkaMessage, event: type[E]) -> E | None:
+        """The message's event, or None once an unusable message was dead-lettered."""
+        try:
+            decoded = event.model_validate_json(message.body)
+            _check_headers(message)
+        except (ValidationError, UnreadableHeadersError) as exc:
+            reason = _summary(exc) if isinstance(exc, ValidationError) else str(exc)
+            sent_id = correlation.from_headers(message.headers)
+            with correlation.correlated(sent_id or correlation.new_id()):
+                await self._until_done(lambda: self._dead_letter(message, reason))
+            self.metrics.requests_consumed.labels("dead_lettered").inc()
+            return None
+        return decoded
 
     async def _settle(self, message: KafkaMessage, request: PersonaRequested) -> str:
         """Process the request; a request that must not run is dead-lettered or ignored."""
@@ -137,6 +158,7 @@ class RequestHandler:
             key=record.key,
             error=summary,
             failed_at=now_ms(),
+            topic=record.topic,
             partition=record.partition,
             offset=record.offset,
         )

@@ -42,9 +42,15 @@ class PersonaWriter:
             return [i not in duplicates for i in range(len(documents))]
         return [True] * len(documents)
 
-    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
-        """The personas already stored for a request, by ordinal."""
-        cursor = self._personas.find({"request_id": request_id})
+    async def for_request(
+        self, request_id: uuid.UUID, ordinals: range | None = None
+    ) -> dict[int, Persona]:
+        """The personas already stored for a request (or for those of its ``ordinals``, a
+        shard's: a range of the unique index), by ordinal."""
+        query: dict[str, Any] = {"request_id": request_id}
+        if ordinals is not None:
+            query["ordinal"] = {"$gte": ordinals.start, "$lt": ordinals.stop}
+        cursor = self._personas.find(query)
         return {p.ordinal: p for p in [from_document(doc) async for doc in cursor]}
 
     async def get(self, persona_id: uuid.UUID) -> Persona | None:

@@ -11,9 +11,16 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from persona_contracts import GenerationMode, Persona, PersonaRequested, RequestState
+from persona_contracts import (
+    GenerationMode,
+    Persona,
+    PersonaRequested,
+    RequestState,
+    ShardRequested,
+)
 from persona_contracts.plan import AudiencePlan, Planning
 from persona_worker.request_writes import Settlement
+from persona_worker.shard_writes import ShardTotals
 
 
 class PersonaWrites(Protocol):
@@ -21,7 +28,9 @@ class PersonaWrites(Protocol):
         """Store documents; per document, ``False`` if its ``(request_id, ordinal)`` existed."""
         ...
 
-    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]: ...
+    async def for_request(
+        self, request_id: uuid.UUID, ordinals: range | None = None
+    ) -> dict[int, Persona]: ...
 
     async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
         """``(id, minhash)`` of the newest personas of the same brief."""
@@ -58,6 +67,44 @@ class RequestWrites(Protocol):
         *,
         cancelled: bool = False,
     ) -> Settlement: ...
+
+    async def mark_sharded(self, request_id: uuid.UUID, shards: int) -> None: ...
+
+    async def finish_sharded(
+        self,
+        request: PersonaRequested,
+        totals: ShardTotals,
+        planning: Planning,
+        *,
+        cancelled: bool = False,
+    ) -> RequestState: ...
+
+
+class ShardWrites(Protocol):
+    """The shards of large requests (``sharding.py``)."""
+
+    async def create(self, parts: Iterable[ShardRequested]) -> None: ...
+
+    async def undone(self, request_id: uuid.UUID) -> set[int]: ...
+
+    async def claim(
+        self, request_id: uuid.UUID, shard: int, owner: str, lease_s: float
+    ) -> bool: ...
+
+    async def renew(
+        self, request_id: uuid.UUID, shard: int, owner: str, lease_s: float
+    ) -> None: ...
+
+    async def finish(
+        self,
+        request_id: uuid.UUID,
+        shard: int,
+        personas: Mapping[int, Persona],
+        failures: Mapping[int, str],
+        retries: int,
+    ) -> bool: ...
+
+    async def totals(self, request_id: uuid.UUID) -> ShardTotals: ...
 
 
 class BatchRequestWrites(RequestWrites, Protocol):

@@ -80,9 +80,9 @@ class ConsumerWatch:
                 )
         return OK
 
-    async def observe(self, gauge: Gauge) -> None:
-        """Set the lag gauge per partition this worker holds."""
-        gauge.clear()
+    async def report(self, gauge: Gauge) -> None:
+        """Set the lag gauge per partition of this topic this worker holds (the caller
+        clears it first, so partitions given up disappear)."""
         for partition, backlog in (await self.lag()).items():
             gauge.labels(partition.topic, str(partition.partition)).set(backlog)
 

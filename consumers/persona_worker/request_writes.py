@@ -25,6 +25,7 @@ from persona_infra.request_documents import (
     on_insert,
     same_content,
 )
+from persona_worker.shard_writes import ShardTotals
 
 
 class NotStartedError(Exception):
@@ -297,6 +298,48 @@ class RequestWriter:
             newly_counted=[p for o, p in sorted(personas.items()) if o not in counted],
             failed_delta=len(failures) - int(str(before.get("failed", 0))),
         )
+
+    async def mark_sharded(self, request_id: uuid.UUID, shards: int) -> None:
+        """Record that the request was split into ``shards`` parts (its status shows them)."""
+        await self._requests.update_one(
+            {"_id": request_id}, {"$set": {"shards_total": shards, "progress_at": utcnow()}}
+        )
+
+    async def finish_sharded(
+        self,
+        request: PersonaRequested,
+        totals: ShardTotals,
+        planning: Planning,
+        *,
+        cancelled: bool = False,
+    ) -> RequestState:
+        """Settle a request from the sums of its shards (set, not added: any worker may
+        settle it again after a crash); its statistics were counted shard by shard."""
+        state = final_state(request.count, totals.stored)
+        if cancelled and state is not RequestState.COMPLETED:
+            state = RequestState.CANCELLED
+        usage = planning.usage + totals.usage
+        now = utcnow()
+        await self._requests.update_one(
+            {"_id": request.request_id},
+            {
+                "$set": {
+                    "status": state.value,
+                    "stored": totals.stored,
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "cached_prompt_tokens": usage.cached_prompt_tokens,
+                    "cost_usd": round(planning.cost_usd + totals.cost_usd, 8),
+                    "failed": len(totals.failures),
+                    "failures": {str(k): v for k, v in sorted(totals.failures.items())},
+                    "retried": totals.retried,
+                    "updated_at": now,
+                    "progress_at": now,
+                    "finished_at": now,
+                }
+            },
+        )
+        return state
 
     async def plan_of(self, request_id: uuid.UUID) -> AudiencePlan | None:
         return _plan_in(await self._requests.find_one({"_id": request_id}, {"plan": 1}))

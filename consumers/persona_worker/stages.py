@@ -72,8 +72,8 @@ class Taken:
     stored: dict[int, Persona]
     index: NearDuplicateIndex
 
-    def missing(self, count: int) -> list[int]:
-        return [ordinal for ordinal in range(count) if ordinal not in self.stored]
+    def missing(self, ordinals: range) -> list[int]:
+        return [ordinal for ordinal in ordinals if ordinal not in self.stored]
 
 
 @dataclass
@@ -124,18 +124,29 @@ class Stages:
 
         Raises ``NotStartedError`` (``request_writes.py``) for a request that is not
         to be started, and ``AudienceError`` for one that cannot be planned."""
+        plan = await self.plan_once(request, mode)
+        return await self.resume(request, plan, announce=True)
+
+    async def plan_once(self, request: PersonaRequested, mode: GenerationMode) -> AudiencePlan:
+        """Mark the request taken; its stored plan, or a new one stored with it."""
         plan = await self.requests.mark_generating(request, self.generator_name, mode)
         if plan is None:
             fresh = await self.planner.plan(request)  # AudienceError: the handler dead-letters
             plan = await self.requests.keep_plan(request.request_id, fresh)
-        return await self.resume(request, plan, announce=True)
+        return plan
 
     async def resume(
-        self, request: PersonaRequested, plan: AudiencePlan, *, announce: bool
+        self,
+        request: PersonaRequested,
+        plan: AudiencePlan,
+        *,
+        announce: bool,
+        ordinals: range | None = None,
     ) -> Taken:
-        """The request's plan cells, stored personas and dedup index, from its stored plan."""
+        """The request's plan cells, stored personas and dedup index, from its stored plan;
+        of its ``ordinals`` only (a shard's), when given."""
         planned = Planned(plan, self.sampler.cells(plan, request.count, request.effective_seed))
-        stored = await self.personas.for_request(request.request_id)
+        stored = await self.personas.for_request(request.request_id, ordinals)
         if announce:
             for persona in stored.values():
                 await self.events.created(PersonaCreated.for_persona(persona))
@@ -248,10 +259,7 @@ class Stages:
         self, request: PersonaRequested, plan: AudiencePlan, outcome: Outcome, *, new: int
     ) -> RequestState:
         """Announce the failed ordinals, settle the request's sums, count it in the stats."""
-        for ordinal, reason in sorted(outcome.failures.items()):
-            event = PersonaFailed.for_ordinal(request.request_id, ordinal, reason, now_ms())
-            await self.events.failed(event)
-        self.metrics.ordinals_failed.inc(len(outcome.failures))
+        await self.announce_failures(request, outcome.failures)
         settled = await self.requests.finish(
             request,
             outcome.personas,
@@ -270,6 +278,12 @@ class Stages:
             len(outcome.failures),
         )
         return settled.state
+
+    async def announce_failures(self, request: PersonaRequested, failures: dict[int, str]) -> None:
+        for ordinal, reason in sorted(failures.items()):
+            event = PersonaFailed.for_ordinal(request.request_id, ordinal, reason, now_ms())
+            await self.events.failed(event)
+        self.metrics.ordinals_failed.inc(len(failures))
 
     async def settle_cancelled(self, request: PersonaRequested) -> RequestState:
         """End a request whose cancel arrived before this delivery, with what is stored."""

@@ -9,6 +9,7 @@ from persona_contracts.events import (
     PersonaCreated,
     PersonaFailed,
     PersonaRequested,
+    ShardRequested,
 )
 from persona_contracts.persona import (
     BigFive,
@@ -40,6 +41,7 @@ __all__ = [
     "PersonaRequested",
     "RequestState",
     "RequestStatus",
+    "ShardRequested",
     "Skeleton",
     "TokenUsage",
     "Topics",

@@ -27,7 +27,7 @@ from persona_contracts.requests import GenerationMode
 SCHEMA_VERSION: Literal[1] = 1
 CONTENT_FIELDS = {"brief", "count", "constraints", "audience", "seed"}
 MAX_BRIEF_CHARS = 2000
-MAX_PERSONAS_PER_REQUEST = 50
+MAX_PERSONAS_PER_REQUEST = 10_000
 
 EVENT_NAMESPACE = uuid.UUID("0f6a3c2e-41d7-4b8e-a5a9-3d1c7e9b2f40")
 
@@ -151,6 +151,38 @@ class PersonaRequested(_Event):
         asked = self.model_dump(mode="json", include=CONTENT_FIELDS)
         canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ShardRequested(_Event):
+    """Published on ``persona.shards`` by a worker: generate ordinals ``first`` to
+    ``end - 1`` of ``request``.
+
+    A request of more personas than a shard holds is planned once, then split into
+    shards keyed apart, so that every worker of the group takes a part of it. Shards
+    are the workers' own traffic; a downstream service needs only ``persona.created``."""
+
+    request: PersonaRequested
+    shard: Annotated[int, Field(ge=0)]
+    first: Annotated[int, Field(ge=0)]
+    end: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _within_the_request(self) -> Self:
+        if not self.first < self.end <= self.request.count:
+            raise ValueError(
+                f"ordinals {self.first}..{self.end - 1} are not a part of a request of "
+                f"{self.request.count}"
+            )
+        return self
+
+    @property
+    def ordinals(self) -> range:
+        return range(self.first, self.end)
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: a request's shards spread over the partitions."""
+        return f"{self.request.request_id}:{self.shard}"
 
 
 class PersonaCreated(_Event):

@@ -64,6 +64,15 @@ class BatchProgress(BaseModel):
     submitted_at: datetime
 
 
+class ShardProgress(BaseModel):
+    """How far the shards of a large request are: each is a part that any worker takes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total: int = Field(description="Shards the request was split into.")
+    done: int = Field(description="Shards finished (stored, failed or cancelled).")
+
+
 class RequestStatus(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -85,6 +94,14 @@ class RequestStatus(BaseModel):
     batch: BatchProgress | None = Field(
         default=None,
         description="The provider batch of a `batch` request (its last one, once final).",
+    )
+    shards: ShardProgress | None = Field(
+        default=None,
+        description="A request of more personas than a shard holds is split into shards.",
+    )
+    eta_s: float | None = Field(
+        default=None,
+        description="Seconds until every persona is stored at the pace so far, while it runs.",
     )
     cancel_requested: bool = Field(
         default=False, description="A cancel was asked for; the request ends `cancelled`."

@@ -8,12 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from persona_contracts.events import PersonaCreated, PersonaFailed, PersonaRequested
+from persona_contracts.events import (
+    PersonaCreated,
+    PersonaFailed,
+    PersonaRequested,
+    ShardRequested,
+)
 from persona_contracts.topics import Topics
 
 _TOPICS = Topics()
 EVENTS: dict[str, type[BaseModel]] = {
     _TOPICS.requests: PersonaRequested,
+    _TOPICS.shards: ShardRequested,
     _TOPICS.created: PersonaCreated,
     _TOPICS.failed: PersonaFailed,
 }

@@ -1,4 +1,4 @@
-"""Kafka topic names and the worker's consumer group.
+"""Kafka topic names and the workers' consumer groups.
 
 Kept in the contracts because producers, the worker and downstream consumers
 must agree on them; deployments may prefix them (see ``Settings.topic_prefix``).
@@ -18,6 +18,11 @@ class Topics:
         return f"{self.prefix}persona.requests"
 
     @property
+    def shards(self) -> str:
+        """Parts of large requests, which every worker of the group takes."""
+        return f"{self.prefix}persona.shards"
+
+    @property
     def created(self) -> str:
         return f"{self.prefix}persona.created"
 
@@ -30,7 +35,16 @@ class Topics:
         return f"{self.prefix}persona.requests.dlq"
 
     def all(self) -> tuple[str, ...]:
-        return (self.requests, self.created, self.failed, self.dead_letter)
+        return (self.requests, self.shards, self.created, self.failed, self.dead_letter)
 
+    @property
+    def group(self) -> str:
+        """The workers' consumer group on ``requests``; prefixed like the topics, so two
+        deployments sharing a cluster never share a group."""
+        return f"{self.prefix}persona-generators"
 
-CONSUMER_GROUP = "persona-generators"
+    @property
+    def shard_group(self) -> str:
+        """The workers' group on ``shards``: a group of its own, so that each topic's
+        partitions are shared among the workers independently of the other's."""
+        return f"{self.prefix}persona-shard-generators"

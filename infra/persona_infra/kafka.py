@@ -76,16 +76,15 @@ def make_broker(settings: Settings, client_id: str, middlewares: Sequence[Any] =
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create any missing pipeline topic; returns the names it created."""
     topics = settings.topics
+    # Dead letters are rare and read by hand: one partition keeps them in order.
+    partitions = dict.fromkeys(topics.all(), settings.kafka_partitions)
+    partitions |= {topics.dead_letter: 1, topics.shards: settings.kafka_shard_partitions}
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(
-                name,
-                1 if name == topics.dead_letter else settings.kafka_partitions,
-                settings.kafka_replication_factor,
-            )
+            NewTopic(name, partitions[name], settings.kafka_replication_factor)
             for name in topics.all()
             if name not in existing
         ]

@@ -45,6 +45,8 @@ class Collections:
     """``Idempotency-Key`` -> request id, for a day."""
     leases: AsyncCollection[Document]
     """Who runs a once-per-deployment task (the reconciler), until when."""
+    shards: AsyncCollection[Document]
+    """The parts of large requests: which worker generates each, and what it stored."""
 
     @classmethod
     def of(cls, db: AsyncDatabase[Document]) -> "Collections":
@@ -54,6 +56,7 @@ class Collections:
             stats=db.get_collection("stats", write_concern=JOURNALED),
             idempotency=db.get_collection("idempotency", write_concern=JOURNALED),
             leases=db.get_collection("leases", write_concern=JOURNALED),
+            shards=db.get_collection("shards", write_concern=JOURNALED),
         )
 
 
@@ -102,10 +105,17 @@ REQUEST_INDEXES = [
 ]
 
 
+SHARD_INDEXES = [
+    # A request's shards, and how many of them are done.
+    IndexModel([("request_id", ASCENDING), ("status", ASCENDING)], name="request_status"),
+]
+
+
 async def ensure_indexes(collections: Collections) -> None:
     """Create the indexes if missing; idempotent, safe for every replica to run at start."""
     await collections.personas.create_indexes(PERSONA_INDEXES)
     await collections.requests.create_indexes(REQUEST_INDEXES)
+    await collections.shards.create_indexes(SHARD_INDEXES)
     await collections.idempotency.create_index(
         "created_at", expireAfterSeconds=IDEMPOTENCY_TTL_S, name="expire"
     )

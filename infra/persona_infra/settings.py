@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]*$", max_length=100)] = ""
     kafka_partitions: Annotated[int, Field(ge=1, le=1024)] = 4
+    # The shards of large requests: as many partitions as workers may share one request.
+    kafka_shard_partitions: Annotated[int, Field(ge=1, le=1024)] = 12
     kafka_replication_factor: Annotated[int, Field(ge=1, le=16)] = 1
     kafka_create_topics: bool = True
     kafka_session_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 10_000
@@ -114,6 +116,9 @@ class Settings(BaseSettings):
     # in flight the provider sustains (429s and rising latency lower it). Off: always that many.
     generation_adaptive_concurrency: bool = True
     max_requests_in_flight: Annotated[int, Field(ge=1, le=4096)] = 64
+    # A request of more personas is planned once and split into shards of this many, which
+    # every worker of the group takes (persona.shards).
+    request_shard_size: Annotated[int, Field(ge=1, le=MAX_PERSONAS_PER_REQUEST)] = 25
     generation_max_retries: Annotated[int, Field(ge=0, le=20)] = 5
     generation_max_invalid_retries: Annotated[int, Field(ge=0, le=10)] = 2
     generation_backoff_base_s: Annotated[float, Field(gt=0, le=60)] = 0.5
@@ -162,6 +167,9 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: Port = 8080
+    # Where the CLI finds the API (default: this machine's API_PORT), and the key it sends.
+    persona_api_url: AnyHttpUrl | None = None
+    persona_api_key: SecretStr | None = None
     cursor_secret: SecretStr = SecretStr(DEV_CURSOR_SECRET)
 
     # API security (read by the API only; the worker ignores these)
@@ -265,6 +273,13 @@ class Settings(BaseSettings):
                 "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
             )
         return self
+
+    @property
+    def api_url(self) -> str:
+        """The API the CLI talks to."""
+        if self.persona_api_url is not None:
+            return str(self.persona_api_url).rstrip("/")
+        return f"http://127.0.0.1:{self.api_port}"
 
     @property
     def topics(self) -> Topics:

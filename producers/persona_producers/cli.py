@@ -4,6 +4,7 @@ option parsing, validation messages, the progress bar, the table."""
 import asyncio
 import getpass
 import json
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from rich.table import Table
 from persona_contracts import Constraints, PersonaRequested
 from persona_contracts.plan import AudiencePlan
 from persona_infra.settings import Settings
+from persona_producers.api_client import ApiError, PersonaApi
 from persona_producers.request_command import (
     NotQueuedError,
     Outcome,
@@ -131,6 +133,22 @@ async def run_request(
     return 0 if all(o.persona for o in outcomes) else 1
 
 
+async def cancel_request(settings: Settings, request_id: uuid.UUID) -> int:
+    """Cancel through the API and show where the request stands; the exit code."""
+    key = settings.persona_api_key.get_secret_value() if settings.persona_api_key else None
+    try:
+        status = await PersonaApi(settings.api_url, key).cancel(request_id)
+    except ApiError as exc:
+        err.print(f"[red]cannot cancel[/red]: {exc}")
+        return 1
+    shards = f", shards {status.shards.done}/{status.shards.total}" if status.shards else ""
+    out.print(
+        f"request {request_id}: {status.status.value}, {status.stored} of {status.requested} "
+        f"stored{shards}; what was not started is not generated"
+    )
+    return 0
+
+
 async def _publish_and_follow(settings: Settings, request: PersonaRequested) -> list[Outcome]:
     outcomes: list[Outcome] = []
     ready = asyncio.Event()
@@ -156,7 +174,18 @@ async def _publish_and_follow(settings: Settings, request: PersonaRequested) -> 
     return outcomes
 
 
+TABLE_ROWS = 50
+"""A larger request is summed up in one line rather than listed."""
+
+
 def _print_outcomes(request: PersonaRequested, outcomes: list[Outcome]) -> None:
+    if len(outcomes) > TABLE_ROWS:
+        failed = sum(1 for o in outcomes if o.persona is None)
+        out.print(
+            f"request {request.request_id}: {len(outcomes) - failed} personas stored, "
+            f"{failed} failed; list them with GET /v1/persona?request_id={request.request_id}"
+        )
+        return
     table = Table(title=f"request {request.request_id}")
     for column in ("#", "id", "name", "age", "occupation", "location"):
         table.add_column(column)

@@ -539,10 +539,12 @@ def test_kafka_init_creates_exactly_the_topics_the_app_uses(
     assert env["KAFKA_BOOTSTRAP"] == "kafka:9092"
 
     expected_partitions = partitions or str(Settings.model_fields["kafka_partitions"].default)
+    shard_partitions = str(Settings.model_fields["kafka_shard_partitions"].default)
     for name in APP_SERVICES:
         app_env = service_env(services[name])
         assert app_env["KAFKA_TOPIC_PREFIX"] == prefix, name
         assert app_env["KAFKA_PARTITIONS"] == expected_partitions, name
+        assert app_env["KAFKA_SHARD_PARTITIONS"] == shard_partitions, name
         assert env["TOPIC_REPLICATION_FACTOR"] == app_env["KAFKA_REPLICATION_FACTOR"], name
 
     calls = run_topic_script(kafka_init_script(kafka_init), env, tmp_path)
@@ -550,6 +552,7 @@ def test_kafka_init_creates_exactly_the_topics_the_app_uses(
     topics = Topics(prefix=prefix)
     assert created_topics(calls) == {
         topics.requests: (expected_partitions, "1"),
+        topics.shards: (shard_partitions, "1"),
         topics.created: (expected_partitions, "1"),
         topics.failed: (expected_partitions, "1"),
         topics.dead_letter: ("1", "1"),

@@ -40,7 +40,9 @@ CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
 
 APP_NAME_LABEL = ("app.kubernetes.io/name", "persona-pipeline")
 CONSUMER_GROUP = "persona-generators"
+SHARD_CONSUMER_GROUP = "persona-shard-generators"
 REQUESTS_TOPIC = "persona.requests"
+SHARDS_TOPIC = "persona.shards"
 EXPORTER = "kafka-exporter"  # component label, compose service and Prometheus job
 EXPORTER_PORT = 9308
 MONITORING_ONLY = [
@@ -319,26 +321,37 @@ def test_scaled_object(docs: list[Doc]) -> None:
     assert "replicas" not in worker["spec"], "KEDA owns the worker's replicas: drop spec.replicas"
 
     settings = config(docs, worker)
-    partitions = int(settings.get("KAFKA_PARTITIONS", _default("kafka_partitions")))
+    shard_partitions = int(
+        settings.get("KAFKA_SHARD_PARTITIONS", _default("kafka_shard_partitions"))
+    )
     minimum, maximum = spec.get("minReplicaCount", 0), spec["maxReplicaCount"]
-    assert 1 <= minimum <= maximum <= partitions, (
+    assert 1 <= minimum <= maximum <= shard_partitions, (
         f"ScaledObject replicas {minimum}..{maximum}: the maximum must not exceed "
-        f"KAFKA_PARTITIONS={partitions} (extra consumers sit idle) and the minimum must be >= 1"
+        f"KAFKA_SHARD_PARTITIONS={shard_partitions} (workers past it get no shard) and the "
+        "minimum must be >= 1"
     )
 
-    kafka = [trigger for trigger in spec["triggers"] if trigger["type"] == "kafka"]
-    assert len(kafka) == 1, "expected one kafka trigger"
-    metadata = kafka[0]["metadata"]
-    assert all(isinstance(value, str) for value in metadata.values()), (
-        "KEDA trigger metadata values must be strings (quote numbers and booleans)"
-    )
-    assert metadata["consumerGroup"] == CONSUMER_GROUP
-    assert metadata["topic"] == settings.get("KAFKA_TOPIC_PREFIX", "") + REQUESTS_TOPIC
-    assert metadata["bootstrapServers"] == settings["KAFKA_BOOTSTRAP_SERVERS"], (
-        "the kafka trigger's bootstrapServers must equal KAFKA_BOOTSTRAP_SERVERS of the ConfigMap"
-    )
-    assert int(metadata["lagThreshold"]) > 0
-    assert metadata.get("allowIdleConsumers", "false") == "false"
+    kafka = {t["metadata"]["topic"]: t for t in spec["triggers"] if t["type"] == "kafka"}
+    prefix = settings.get("KAFKA_TOPIC_PREFIX", "")
+    groups = {
+        prefix + REQUESTS_TOPIC: prefix + CONSUMER_GROUP,
+        prefix + SHARDS_TOPIC: prefix + SHARD_CONSUMER_GROUP,
+    }
+    assert set(kafka) == set(groups), "expected a kafka trigger on the requests and the shards"
+    for topic, trigger in kafka.items():
+        metadata = trigger["metadata"]
+        assert all(isinstance(value, str) for value in metadata.values()), (
+            "KEDA trigger metadata values must be strings (quote numbers and booleans)"
+        )
+        assert metadata["consumerGroup"] == groups[topic]
+        assert metadata["bootstrapServers"] == settings["KAFKA_BOOTSTRAP_SERVERS"], (
+            "a kafka trigger's bootstrapServers must equal KAFKA_BOOTSTRAP_SERVERS of the ConfigMap"
+        )
+        assert int(metadata["lagThreshold"]) > 0
+    # Past the requests' partitions, workers take only shards: their trigger may idle them.
+    requests_trigger = kafka[prefix + REQUESTS_TOPIC]["metadata"]
+    assert requests_trigger.get("allowIdleConsumers") == "true"
+    assert kafka[prefix + SHARDS_TOPIC]["metadata"].get("allowIdleConsumers", "false") == "false"
 
 
 # ---------------------------------------------------------------------------

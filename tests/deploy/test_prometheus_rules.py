@@ -198,12 +198,16 @@ def test_every_alert_is_tested_firing_and_silent() -> None:
     )
 
 
-def test_consumer_lag_rules_watch_the_generators_group() -> None:
+GENERATOR_GROUPS = 'consumergroup=~"persona-(shard-)?generators"'
+"""Both groups of the workers: on the requests and on the shards of large requests."""
+
+
+def test_consumer_lag_rules_watch_the_generators_groups() -> None:
     for rule in rules(kind="alert") + rules(kind="record"):
         for selector in re.findall(r"kafka_consumergroup_lag\s*(\{[^}]*\})?", rule["expr"]):
-            assert 'consumergroup="persona-generators"' in selector, (
+            assert GENERATOR_GROUPS in selector, (
                 f"{rule.get('alert') or rule.get('record')}: kafka_consumergroup_lag must select "
-                'consumergroup="persona-generators"'
+                f"{GENERATOR_GROUPS}"
             )
 
 

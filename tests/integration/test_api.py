@@ -108,7 +108,7 @@ async def test_errors_are_problem_documents(settings: Settings, api: httpx.Async
         assert body["status"] == 422
         assert "Traceback" not in response.text
 
-    bad_post = await api.post("/v1/persona", json={"brief": "x", "count": 51})
+    bad_post = await api.post("/v1/persona", json={"brief": "x", "count": 10_001})
     assert bad_post.status_code == 422
     assert bad_post.json()["errors"][0]["loc"] == ["body", "count"]
     assert (await api.get(f"/v1/requests/{uuid.uuid4()}")).status_code == 404

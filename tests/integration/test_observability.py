@@ -143,7 +143,7 @@ async def test_worker_ready_reports_each_dependency(stack: tuple[httpx.AsyncClie
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "checks": {"mongodb": "ok", "kafka": "ok", "consumer": "ok"},
+        "checks": {"mongodb": "ok", "kafka": "ok", "consumer": "ok", "shard_consumer": "ok"},
     }
     assert 'persona_dependency_up{dependency="mongodb"} 1.0' in metrics
     assert 'persona_dependency_up{dependency="kafka"} 1.0' in metrics

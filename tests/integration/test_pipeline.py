@@ -118,7 +118,7 @@ async def test_malformed_events_go_to_the_dlq_and_the_next_request_still_runs(
 ) -> None:
     bootstrap = settings.kafka_bootstrap_servers
     not_json = b"\xff this is not json"
-    too_many = json.dumps({"brief": "x", "count": 5000}).encode()
+    too_many = json.dumps({"brief": "x", "count": 10_001}).encode()
     await produce(bootstrap, settings.topics.requests, not_json, key=b"bad-1")
     await produce(bootstrap, settings.topics.requests, too_many, key=b"bad-2")
     request = PersonaRequested(brief="after the bad ones", count=1)

@@ -10,15 +10,23 @@ from prometheus_client import CollectorRegistry
 from persona_audience.gazetteer import Gazetteer
 from persona_audience.planner import RulePlanner
 from persona_audience.reference import Reference
-from persona_contracts import PersonaDraft, TokenUsage
+from persona_contracts import PersonaDraft, ShardRequested, TokenUsage
 from persona_llm.errors import FailureKind, GenerationError
 from persona_llm.pricing import PriceTable
 from persona_worker.generation import RequestGeneration
 from persona_worker.generators.base import Generated, GenerationTask
 from persona_worker.grounding import QuotaSampler
 from persona_worker.metrics import PipelineMetrics
+from persona_worker.sharding import Sharding
 from persona_worker.stages import DedupPolicy, Stages
-from tests.support.memory_stores import MemoryPersonas, MemoryRequests, MemoryStats, RecordingSink
+from tests.support.memory_stores import (
+    MemoryPersonas,
+    MemoryRequests,
+    MemoryShards,
+    MemoryStats,
+    RecordingShardSink,
+    RecordingSink,
+)
 
 Write = Callable[[GenerationTask], PersonaDraft]
 
@@ -67,7 +75,9 @@ def sampler() -> QuotaSampler:
 class World:
     """The use case wired to in-memory stores, as ``create_worker`` wires it to MongoDB."""
 
-    def __init__(self, generator: ScriptedGenerator, heartbeat_s: float = 30.0) -> None:
+    def __init__(
+        self, generator: ScriptedGenerator, heartbeat_s: float = 30.0, shard_size: int = 1000
+    ) -> None:
         self.personas, self.requests, self.stats = MemoryPersonas(), MemoryRequests(), MemoryStats()
         self.events, self.generator = RecordingSink(), generator
         self.registry = CollectorRegistry()
@@ -85,9 +95,26 @@ class World:
             generator_name=generator.name,
             model=generator.model,
         )
-        self.generation = RequestGeneration(
-            stages=stages, generator=generator, concurrency=4, heartbeat_s=heartbeat_s
+        self.shards, self.shard_sink = MemoryShards(), RecordingShardSink()
+        self.sharding = Sharding(
+            stages=stages,
+            shards=self.shards,
+            sink=self.shard_sink,
+            size=shard_size,
+            owner="this-worker",
+            lease_s=60.0,
         )
+        self.generation = RequestGeneration(
+            stages=stages,
+            generator=generator,
+            concurrency=4,
+            heartbeat_s=heartbeat_s,
+            sharding=self.sharding,
+        )
+
+    def take_published_shards(self) -> list[ShardRequested]:
+        published, self.shard_sink.published = self.shard_sink.published, []
+        return published
 
     def stored_ordinals(self) -> list[int]:
         return sorted(ordinal for _, ordinal in self.personas.documents)

@@ -19,6 +19,8 @@ from persona_contracts import (
     PersonaFailed,
     PersonaRequested,
     RequestState,
+    ShardRequested,
+    TokenUsage,
 )
 from persona_contracts.plan import AudiencePlan, Planning
 from persona_infra.documents import brief_key, from_document
@@ -28,6 +30,7 @@ from persona_worker.request_writes import (
     Settlement,
     final_state,
 )
+from persona_worker.shard_writes import DONE, PENDING, RUNNING, ShardTotals
 
 
 class MemoryPersonas:
@@ -42,11 +45,13 @@ class MemoryPersonas:
             self.documents.setdefault(key, document)
         return inserted
 
-    async def for_request(self, request_id: uuid.UUID) -> dict[int, Persona]:
+    async def for_request(
+        self, request_id: uuid.UUID, ordinals: range | None = None
+    ) -> dict[int, Persona]:
         return {
             ordinal: from_document(doc)
             for (owner, ordinal), doc in self.documents.items()
-            if owner == request_id
+            if owner == request_id and (ordinals is None or ordinal in ordinals)
         }
 
     async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
@@ -69,6 +74,8 @@ class _Request:
     failed: int = 0
     heartbeats: int = 0
     error: str | None = None
+    shards: int | None = None
+    settled: int = 0
 
 
 class MemoryRequests:
@@ -128,6 +135,108 @@ class MemoryRequests:
         doc.status, doc.failed = state, len(failures)
         doc.counted |= set(personas)
         return settlement
+
+    async def mark_sharded(self, request_id: uuid.UUID, shards: int) -> None:
+        self.requests[request_id].shards = shards
+
+    async def finish_sharded(
+        self,
+        request: PersonaRequested,
+        totals: ShardTotals,
+        planning: Planning,
+        *,
+        cancelled: bool = False,
+    ) -> RequestState:
+        doc = self.requests[request.request_id]
+        state = final_state(request.count, totals.stored)
+        if cancelled and state is not RequestState.COMPLETED:
+            state = RequestState.CANCELLED
+        doc.status, doc.failed = state, len(totals.failures)
+        doc.settled += 1
+        return state
+
+
+@dataclass
+class _Shard:
+    first: int
+    end: int
+    status: str = PENDING
+    owner: str | None = None
+    lease_until: float = 0.0
+    stored: int = 0
+    failures: dict[int, str] = field(default_factory=dict)
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    cost_usd: float = 0.0
+    retried: int = 0
+
+
+class MemoryShards:
+    """Shards with leases on a clock the test moves (``now``)."""
+
+    def __init__(self) -> None:
+        self.shards: dict[tuple[uuid.UUID, int], _Shard] = {}
+        self.now = 0.0
+
+    async def create(self, parts: Iterable[ShardRequested]) -> None:
+        for part in parts:
+            key = (part.request.request_id, part.shard)
+            self.shards.setdefault(key, _Shard(part.first, part.end))
+
+    async def undone(self, request_id: uuid.UUID) -> set[int]:
+        return {k for (r, k), s in self.shards.items() if r == request_id and s.status != DONE}
+
+    async def claim(self, request_id: uuid.UUID, shard: int, owner: str, lease_s: float) -> bool:
+        doc = self.shards[(request_id, shard)]
+        free = doc.owner in (None, owner) or doc.lease_until < self.now
+        if doc.status == DONE or not free:
+            return False
+        doc.status, doc.owner, doc.lease_until = RUNNING, owner, self.now + lease_s
+        return True
+
+    async def renew(self, request_id: uuid.UUID, shard: int, owner: str, lease_s: float) -> None:
+        doc = self.shards[(request_id, shard)]
+        if doc.owner == owner:
+            doc.lease_until = self.now + lease_s
+
+    async def finish(
+        self,
+        request_id: uuid.UUID,
+        shard: int,
+        personas: Mapping[int, Persona],
+        failures: Mapping[int, str],
+        retries: int,
+    ) -> bool:
+        doc = self.shards[(request_id, shard)]
+        if doc.status == DONE:
+            return False
+        doc.status, doc.stored, doc.failures = DONE, len(personas), dict(failures)
+        doc.usage = sum((p.usage for p in personas.values()), TokenUsage())
+        doc.cost_usd, doc.retried = sum(p.cost_usd for p in personas.values()), retries
+        return True
+
+    async def totals(self, request_id: uuid.UUID) -> ShardTotals:
+        done = [s for (r, _), s in self.shards.items() if r == request_id and s.status == DONE]
+        failures = {k: v for s in done for k, v in s.failures.items()}
+        usage = sum((s.usage for s in done), TokenUsage())
+        cost = sum(s.cost_usd for s in done)
+        return ShardTotals(
+            len(done),
+            sum(s.stored for s in done),
+            failures,
+            sum(s.retried for s in done),
+            usage,
+            cost,
+        )
+
+
+class RecordingShardSink:
+    """A ``ShardSink`` that keeps the shards published, for the test to deliver."""
+
+    def __init__(self) -> None:
+        self.published: list[ShardRequested] = []
+
+    async def publish(self, shard: ShardRequested) -> None:
+        self.published.append(shard)
 
 
 @dataclass

@@ -23,7 +23,7 @@ class Edge:
     def __init__(self, world: World | None = None) -> None:
         self.world = world or World(ScriptedGenerator())
         self.dlq = RecordingPublisher()
-        dead_letters = DeadLetters(self.dlq, REQUESTS_TOPIC, self.world.metrics)
+        dead_letters = DeadLetters(self.dlq, self.world.metrics)
         self.handler = RequestHandler(
             self.world.generation, dead_letters, self.world.metrics, base_backoff_s=0.001
         )

@@ -15,11 +15,15 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 
+from persona_contracts.events import MAX_PERSONAS_PER_REQUEST
 from persona_contracts.requests import GenerationMode
 from persona_infra.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from persona_contracts import PersonaRequested
+
+MAX_DEV_WORKERS = 8
+"""A machine running the whole stack fits a few workers; a larger group is a deployment."""
 
 app = typer.Typer(
     name="persona",
@@ -118,8 +122,18 @@ def healthcheck(
 
 
 @app.command()
-def dev() -> None:
-    """Run the whole stack locally: Kafka, MongoDB (data in DEV_DATA_DIR), worker and API.
+def dev(
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_DEV_WORKERS,
+            help="Workers to run; they share requests and the shards of large ones. Their "
+            "metrics are on WORKER_PORT and the ports after it.",
+        ),
+    ] = 1,
+) -> None:
+    """Run the whole stack locally: Kafka, MongoDB (data in DEV_DATA_DIR), workers and API.
 
     Stays in the foreground; Ctrl-C stops every process it started."""
     from persona_infra.logging import configure_logging
@@ -127,13 +141,20 @@ def dev() -> None:
 
     settings = _settings()
     configure_logging(settings, "dev")
-    sys.exit(run_dev_stack(settings))
+    sys.exit(run_dev_stack(settings, workers))
 
 
 Brief = Annotated[
     str, typer.Option(help="What the personas are for, e.g. 'urban cyclists in Berlin'.")
 ]
-Count = Annotated[int, typer.Option(min=1, max=50, help="How many personas.")]
+Count = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=MAX_PERSONAS_PER_REQUEST,
+        help="How many personas; more than REQUEST_SHARD_SIZE are generated in shards.",
+    ),
+]
 Countries = Annotated[
     list[str] | None,
     typer.Option(
@@ -221,7 +242,10 @@ def _request_from_options(
 
 @app.command()
 def request(
-    brief: Brief,
+    brief: Annotated[
+        str | None,
+        typer.Option(help="What the personas are for, e.g. 'urban cyclists in Berlin'."),
+    ] = None,
     count: Count = 1,
     country: Countries = None,
     city: Cities = None,
@@ -252,11 +276,23 @@ def request(
             "OPENAI_BATCH_THRESHOLD decides)."
         ),
     ] = None,
+    cancel: Annotated[
+        uuid.UUID | None,
+        typer.Option(
+            help="Cancel this request instead (through the API at PERSONA_API_URL, with "
+            "PERSONA_API_KEY): what is not started yet is not generated."
+        ),
+    ] = None,
 ) -> None:
     """Publish a generation request to Kafka; with --wait, show progress and the personas."""
-    from persona_producers.cli import run_request
+    from persona_producers.cli import cancel_request, run_request
 
     settings = _settings()
+    if cancel is not None:
+        raise typer.Exit(asyncio.run(cancel_request(settings, cancel)))
+    if brief is None:
+        err.print("[red]give --brief (what the personas are for), or --cancel REQUEST_ID[/red]")
+        raise typer.Exit(2)
     event = _request_from_options(
         brief,
         count,

@@ -84,11 +84,19 @@ def dev_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def _check_ports(settings: Settings) -> None:
+def worker_ports(settings: Settings, workers: int) -> list[int]:
+    """The workers' health and metrics ports: ``WORKER_PORT`` and the ones after it."""
+    return [settings.worker_port + i for i in range(workers)]
+
+
+def _check_ports(settings: Settings, workers: int) -> None:
     for port, what, env in (
         (settings.dev_kafka_port, "Kafka broker", "DEV_KAFKA_PORT"),
         (settings.dev_mongodb_port, "MongoDB server", "DEV_MONGODB_PORT"),
-        (settings.worker_port, "worker's metrics endpoint", "WORKER_PORT"),
+        *(
+            (port, "worker's metrics endpoint", "WORKER_PORT")
+            for port in worker_ports(settings, workers)
+        ),
         (settings.api_port, "HTTP API", "API_PORT"),
     ):
         ensure_port_free(port, what, env)
@@ -144,11 +152,12 @@ def _wait_ready(url: str, alive: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def _print_banner(settings: Settings, startup_s: float) -> None:
+def _print_banner(settings: Settings, workers: int, startup_s: float) -> None:
     api = f"http://127.0.0.1:{settings.api_port}"
     say(f"\n[bold green]Persona pipeline is ready[/bold green] in {startup_s:.1f}s")
     say(f"  API         {api}   (docs: {api}/docs)")
-    say(f"  Worker      http://127.0.0.1:{settings.worker_port}/metrics")
+    for port in worker_ports(settings, workers):
+        say(f"  Worker      http://127.0.0.1:{port}/metrics")
     say(f"  Kafka       127.0.0.1:{settings.dev_kafka_port}  (in-memory: empty after restart)")
     say(
         f"  MongoDB     mongodb://127.0.0.1:{settings.dev_mongodb_port}  "
@@ -159,11 +168,12 @@ def _print_banner(settings: Settings, startup_s: float) -> None:
     say("  Ctrl-C stops everything; a crashed process is restarted.\n")
 
 
-def run_dev_stack(settings: Settings) -> int:
-    """Run until SIGINT, SIGTERM or SIGHUP, or until a child keeps crashing."""
+def run_dev_stack(settings: Settings, workers: int = 1) -> int:
+    """Run until SIGINT, SIGTERM or SIGHUP, or until a child keeps crashing; ``workers``
+    workers share the requests and the shards of large ones."""
     started = time.monotonic()
     try:
-        _check_ports(settings)
+        _check_ports(settings, workers)
     except PortInUseError as exc:
         say(f"[red]{exc}[/red]")
         return 1
@@ -172,7 +182,7 @@ def run_dev_stack(settings: Settings) -> int:
         signal.signal(sig, lambda *_: stop.set())
     children: list[Child] = []
     try:
-        return _run(settings, started, stop, children)
+        return _run(settings, workers, started, stop, children)
     except (ServerStartError, GaveUpError) as exc:
         say(f"[red]{exc}[/red]")
         return 1
@@ -183,7 +193,7 @@ def run_dev_stack(settings: Settings) -> int:
         say("stopped.")
 
 
-def _children(settings: Settings) -> list[Child]:
+def _children(settings: Settings, workers: int) -> list[Child]:
     data = Path(settings.dev_data_dir)
     logs = data / "logs"
     env = dev_environment(settings)
@@ -200,9 +210,17 @@ def _children(settings: Settings) -> list[Child]:
             "MongoDB",
             lambda: _Server(start_mongodb(settings.dev_mongodb_port, data / "mongodb", logs)),
         ),
-        Child("worker", lambda: _Service("worker", env)),
+        *(
+            Child("worker" if workers == 1 else f"worker {n}", _worker(env, port))
+            for n, port in enumerate(worker_ports(settings, workers), start=1)
+        ),
         Child("API", lambda: _Service("api", env)),
     ]
+
+
+def _worker(env: dict[str, str], port: int) -> Callable[[], "_Service"]:
+    """Starts one worker, with its health and metrics on ``port``."""
+    return lambda: _Service("worker", {**env, "WORKER_PORT": str(port)})
 
 
 def _recreate_topics(settings: Settings) -> None:
@@ -210,8 +228,14 @@ def _recreate_topics(settings: Settings) -> None:
     asyncio.run(ensure_topics(settings))
 
 
-def _run(settings: Settings, started: float, stop: threading.Event, children: list[Child]) -> int:
-    for child in _children(settings):
+def _run(
+    settings: Settings,
+    workers: int,
+    started: float,
+    stop: threading.Event,
+    children: list[Child],
+) -> int:
+    for child in _children(settings, workers):
         if stop.is_set():
             return 130
         children.append(child)
@@ -223,7 +247,7 @@ def _run(settings: Settings, started: float, stop: threading.Event, children: li
         return not stop.is_set()
 
     for url in (
-        f"http://127.0.0.1:{settings.worker_port}/ready",
+        *(f"http://127.0.0.1:{port}/ready" for port in worker_ports(settings, workers)),
         f"http://127.0.0.1:{settings.api_port}/ready",
     ):
         if not _wait_ready(url, alive, READY_TIMEOUT_S):
@@ -234,7 +258,7 @@ def _run(settings: Settings, started: float, stop: threading.Event, children: li
                 f"and {Path(settings.dev_data_dir) / 'logs'}/ for the servers' output[/red]"
             )
             return 1
-    _print_banner(settings, time.monotonic() - started)
+    _print_banner(settings, workers, time.monotonic() - started)
     while not stop.wait(0.5):
         for child in children:
             child.tend(say)
