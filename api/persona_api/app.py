@@ -51,7 +51,7 @@ from persona_infra.api_keys import Role
 from persona_infra.health import DependencyProbe
 from persona_infra.kafka import make_broker
 from persona_infra.metrics import ProcessMetrics
-from persona_infra.mongo import Collections, connect, ensure_indexes
+from persona_infra.mongo import Collections, connect, disconnect, ensure_indexes
 from persona_infra.settings import Environment, Settings
 from persona_producers.publisher import RequestPublisher
 
@@ -182,7 +182,7 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
         finally:
             await context.broker.stop()
             await context.planner.aclose()
-            await context.mongo.close()
+            await disconnect(context.mongo)
             if tracing is not None:
                 tracing.shutdown()
 

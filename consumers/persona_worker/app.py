@@ -29,7 +29,7 @@ from persona_infra import telemetry
 from persona_infra.health import DependencyProbe
 from persona_infra.kafka import ensure_topics, make_broker
 from persona_infra.metrics import ProcessMetrics
-from persona_infra.mongo import Collections, Document, connect, ensure_indexes
+from persona_infra.mongo import Collections, Document, connect, disconnect, ensure_indexes
 from persona_infra.settings import Settings
 from persona_llm.concurrency import ChangeReporter
 from persona_llm.pricing import PriceTable
@@ -283,7 +283,7 @@ def create_worker(
     async def stop() -> None:
         await generator.aclose()
         await planner.aclose()
-        await mongo.close()
+        await disconnect(mongo)
         if tracing is not None:
             tracing.shutdown()
 

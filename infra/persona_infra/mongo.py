@@ -6,6 +6,7 @@ of Motor, which reached end of life in May 2026.
 
 from dataclasses import dataclass
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -13,6 +14,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from persona_infra.settings import Settings
 
 Document = dict[str, object]
+
+# What closing the client may spend telling the server its sessions are over.
+CLOSE_BUDGET_S = 0.5
 
 # Personas and request state must survive a crash once acknowledged.
 JOURNALED = WriteConcern(w="majority", j=True)
@@ -32,6 +36,16 @@ def connect(settings: Settings) -> AsyncMongoClient[Document]:
         tz_aware=True,
         uuidRepresentation="standard",
     )
+
+
+async def disconnect(client: AsyncMongoClient[Document]) -> None:
+    """Close ``client`` within ``CLOSE_BUDGET_S``, whether the server still answers or not.
+
+    ``close()`` first asks a server to end the client's sessions; with the database gone
+    (a stack stopping all at once) choosing that server waits all of ``MONGODB_TIMEOUT_MS``
+    for a courtesy the server performs itself once the sessions expire."""
+    with pymongo.timeout(CLOSE_BUDGET_S):
+        await client.close()
 
 
 @dataclass(frozen=True, slots=True)
