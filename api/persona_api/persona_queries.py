@@ -1,7 +1,10 @@
 """The API's reads of stored personas: one by id, and pages of a list or a search.
 
 Pages are keyset-paginated on an indexed, unique string field (``sort_key`` or
-``age_key``), so every page is an index range scan however deep it is.
+``age_key``), so every page is an index range scan however deep it is. Newest-first
+pages (lists and the window a search ranks) are read in windows of creation time
+(``persona_infra.newest_first``), which the embedded database also serves from the
+index.
 """
 
 import uuid
@@ -11,12 +14,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 
 from persona_api import search
 from persona_contracts import Persona
 from persona_infra.documents import PUBLIC_PROJECTION, from_document, time_bound
 from persona_infra.mongo import Collections
+from persona_infra.newest_first import by_ids, newest_first
 from persona_infra.text import fold
 
 
@@ -33,13 +37,6 @@ class Ordering(StrEnum):
     @property
     def field(self) -> str:
         return "sort_key" if self is Ordering.NEWEST else "age_key"
-
-    @property
-    def direction(self) -> int:
-        return DESCENDING if self is Ordering.NEWEST else ASCENDING
-
-    def after(self, position: str) -> dict[str, str]:
-        return {"$lt": position} if self is Ordering.NEWEST else {"$gt": position}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +112,26 @@ class PersonaQueries:
         """One page; ``after`` is the ordering field of the previous page's last item."""
         if ordering is Ordering.RELEVANCE:
             return await self._relevance_page(where, limit, after)
-        query = where.to_query()
-        if after is not None:
-            field = ordering.field
-            query[field] = {**query.get(field, {}), **ordering.after(after)}
-        cursor = (
-            self._personas.find(query, PUBLIC_PROJECTION)
-            .sort(ordering.field, ordering.direction)
-            .limit(limit + 1)
-        )
-        docs = await cursor.to_list(length=limit + 1)
+        if ordering is Ordering.NEWEST:
+            docs = await self._newest(where, limit + 1, after)
+        else:
+            docs = await self._by_age(where, limit + 1, after)
         has_more = len(docs) > limit
         docs = docs[:limit]
         next_after = str(docs[-1][ordering.field]) if has_more and docs else None
         return Page(items=[from_document(doc) for doc in docs], next_after=next_after)
+
+    async def _newest(self, where: PersonaFilter, limit: int, after: str | None) -> list[Any]:
+        return await newest_first(
+            self._personas, where.to_query(), limit, PUBLIC_PROJECTION, below=after
+        )
+
+    async def _by_age(self, where: PersonaFilter, limit: int, after: str | None) -> list[Any]:
+        query = where.to_query()
+        if after is not None:
+            query["age_key"] = {"$gt": after}
+        cursor = self._personas.find(query, PUBLIC_PROJECTION).sort("age_key", ASCENDING)
+        return await cursor.limit(limit).to_list(length=limit)
 
     async def _relevance_page(self, where: PersonaFilter, limit: int, after: str | None) -> Page:
         """Rank the newest matches by matching fields; past that window, newest first."""
@@ -138,12 +141,10 @@ class PersonaQueries:
             beyond = f"{search.NEWEST}:{page.next_after}" if page.next_after else None
             return Page(items=page.items, next_after=beyond)
         window = search.RANKING_WINDOW
-        cursor = (
-            self._personas.find(where.to_query(), PUBLIC_PROJECTION)
-            .sort("sort_key", DESCENDING)
-            .limit(window + 1)
+        # Ranked on the fields that score, then only the page is read whole.
+        docs = await newest_first(
+            self._personas, where.to_query(), window + 1, search.RANKED_FIELDS
         )
-        docs = await cursor.to_list(length=window + 1)
         overflow = docs[window]["sort_key"] if len(docs) > window else None
         ordered = search.ranked(docs[:window], where.terms)
         remaining = [(p, d) for p, d in ordered if not position or p < position]
@@ -154,4 +155,6 @@ class PersonaQueries:
             next_after = f"{search.NEWEST}:{docs[window - 1]['sort_key']}"
         else:
             next_after = None
-        return Page(items=[from_document(doc) for _, doc in chosen], next_after=next_after)
+        ids = [doc["_id"] for _, doc in chosen]
+        shown = await by_ids(self._personas, ids, PUBLIC_PROJECTION)
+        return Page(items=[from_document(doc) for doc in shown], next_after=next_after)

@@ -15,6 +15,8 @@ from typing import Any
 from persona_infra.text import terms
 
 RANKING_WINDOW = 200
+RANKED_FIELDS = {"name": 1, "occupation": 1, "location": 1, "interests": 1, "sort_key": 1}
+"""What ``score`` and ``rank_position`` read: the window is fetched with these only."""
 RANKED, NEWEST = "r", "n"  # cursor phases: inside the ranked window, then beyond it
 
 

@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
 from persona_contracts import Persona
 from persona_infra.documents import PUBLIC_PROJECTION, brief_key, from_document, to_document
 from persona_infra.mongo import Collections
+from persona_infra.newest_first import newest_first
 
 DUPLICATE_KEY = 11000
 
@@ -60,13 +60,8 @@ class PersonaWriter:
 
     async def recent_signatures(self, brief: str, limit: int) -> list[tuple[str, list[int]]]:
         """``(id, minhash)`` of the newest personas generated for the same brief."""
-        cursor = (
-            self._personas.find({"brief_key": brief_key(brief)}, {"minhash": 1})
-            .sort("sort_key", DESCENDING)
-            .limit(limit)
-        )
+        query = {"brief_key": brief_key(brief)}
+        docs = await newest_first(self._personas, query, limit, {"minhash": 1})
         return [
-            (str(doc["_id"]), cast(list[int], doc["minhash"]))
-            async for doc in cursor
-            if doc.get("minhash")
+            (str(doc["_id"]), cast(list[int], doc["minhash"])) for doc in docs if doc.get("minhash")
         ]

@@ -23,11 +23,19 @@ DERIVED_FIELDS = (
     "near_duplicates",
 )
 
+TIME_KEY_FORMAT = "%Y%m%dT%H%M%S.%f"
+TIME_KEY_CHARS = len("20260101T000000.000000")
+
 
 def time_key(moment: datetime) -> str:
     """Fixed-width UTC text of a moment, so string order is time order."""
     utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return utc.strftime("%Y%m%dT%H%M%S.%f")
+    return utc.strftime(TIME_KEY_FORMAT)
+
+
+def moment_of(key: str) -> datetime:
+    """The UTC moment a ``sort_key`` (or a ``time_bound``) starts with."""
+    return datetime.strptime(key[:TIME_KEY_CHARS], TIME_KEY_FORMAT).replace(tzinfo=UTC)
 
 
 def time_bound(moment: datetime, end: bool = False) -> str:

@@ -62,6 +62,10 @@ DEV_CURSOR_SECRET = "dev-only-cursor-secret-change-me"
 MIN_CURSOR_SECRET_CHARS = 32
 
 
+EMBEDDED_CACHE = "4G"
+"""The embedded database's cache unless ``DEV_MONGODB_CACHE`` says otherwise."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -204,6 +208,9 @@ class Settings(BaseSettings):
     dev_data_dir: Path = Path(".data")
     dev_kafka_port: Port = 9092
     dev_mongodb_port: Port = 27017
+    # The embedded database stops answering once its cache is full (seen at about
+    # 30,000 personas with its own default of 1G); the cache grows only as it is used.
+    dev_mongodb_cache: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}[MG]$")] = EMBEDDED_CACHE
 
     @model_validator(mode="after")
     def _generator_is_usable(self) -> Self:

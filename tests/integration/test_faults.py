@@ -297,7 +297,8 @@ async def test_the_worker_recovers_from_a_broker_restart_that_lost_its_topics(
     settings: Settings, tmp_path: Path
 ) -> None:
     """The embedded broker keeps topics in memory: after a restart the worker comes back
-    to ready (both of its consumers) and generates what is published next (the reconciler covers what was lost)."""
+    to ready (both of its consumers) and generates what is published next (the
+    reconciler covers what was lost)."""
     port = free_port()
     kafka = start_kafka(port, tmp_path)
     own = derive(settings, kafka_bootstrap_servers=kafka.address)

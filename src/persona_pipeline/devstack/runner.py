@@ -208,7 +208,14 @@ def _children(settings: Settings, workers: int) -> list[Child]:
         ),
         Child(
             "MongoDB",
-            lambda: _Server(start_mongodb(settings.dev_mongodb_port, data / "mongodb", logs)),
+            lambda: _Server(
+                start_mongodb(
+                    settings.dev_mongodb_port,
+                    data / "mongodb",
+                    logs,
+                    cache=settings.dev_mongodb_cache,
+                )
+            ),
         ),
         *(
             Child("worker" if workers == 1 else f"worker {n}", _worker(env, port))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from persona_infra.settings import EMBEDDED_CACHE
 from persona_pipeline.devstack.tether import tethered
 
 
@@ -150,9 +151,16 @@ def start_kafka(port: int, log_dir: Path, timeout: float = 20.0) -> ChildServer:
 
 
 def start_mongodb(
-    port: int, storage_path: Path | str, log_dir: Path, timeout: float = 60.0
+    port: int,
+    storage_path: Path | str,
+    log_dir: Path,
+    timeout: float = 60.0,
+    cache: str = EMBEDDED_CACHE,
 ) -> ChildServer:
-    """Start SecantusDB; ``storage_path`` may be ``":memory:"`` for throwaway data."""
+    """Start SecantusDB; ``storage_path`` may be ``":memory:"`` for throwaway data.
+
+    ``cache`` is its WiredTiger cache (``DEV_MONGODB_CACHE``): the server stalls, every
+    call timing out, once the cache fills."""
     if str(storage_path) != ":memory:":
         Path(storage_path).mkdir(parents=True, exist_ok=True)
     argv = [
@@ -165,6 +173,8 @@ def start_mongodb(
         str(storage_path),
         "--log-level",
         "WARNING",
+        "--cache-size",
+        cache,
     ]
     server = _spawn("mongodb", argv, port, log_dir)
     wait_for_port(server, timeout)

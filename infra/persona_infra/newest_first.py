@@ -1,0 +1,134 @@
+"""The newest documents matching a query, read in widening windows of creation time.
+
+The embedded development database loads every document a query matches, whole,
+before it sorts and limits: "the newest 20" of 100,000 personas read all 100,000
+(15 s measured). Bounded below on ``sort_key`` it reads only that range, and
+projected to the key it reads a third as much. So the newest ``limit`` are found
+window by window, going back in time, reading keys only: the last ``FIRST_SPAN``,
+then windows sized from the density seen so far (``GROWTH`` times longer at most),
+until ``limit`` are found, the query's own lower bound is reached, or the windows
+reach ``EPOCH`` (then one last read without a bound). Windows do not overlap, so no
+key is read twice. The documents themselves are then fetched by id, in one read.
+
+A search's terms are matched the way that server serves from the ``(search_terms,
+sort_key)`` index: one term as an equality (``$all`` is not served from it), several
+as an aggregation whose first ``$match`` is an equality on one of them (the longest,
+as the likeliest to be rare), followed by the ``$all``. On MongoDB every window is a
+range scan of the same compound index, and the first one usually fills the page.
+
+The API's list and search pages and the worker's near-duplicate check share this.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from persona_contracts.events import utcnow
+from persona_infra.documents import moment_of, time_bound
+
+FIRST_SPAN = timedelta(minutes=1)
+GROWTH = 8
+SLACK = 1.5
+"""A window sized from the density seen so far asks for this much more than it needs."""
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+"""No persona is older: the windows stop here and the last read has no lower bound."""
+KEYS = {"sort_key": 1}
+
+Query = dict[str, Any]
+Collection = AsyncCollection[Any]
+
+
+async def newest_first(
+    collection: Collection,
+    query: Query,
+    limit: int,
+    projection: Mapping[str, Any] | None = None,
+    below: str | None = None,
+) -> list[Any]:
+    """Up to ``limit`` documents matching ``query`` (with ``projection``), newest
+    ``sort_key`` first, all below the ``sort_key`` ``below`` when given (the next page
+    of a keyset).
+
+    ``query`` may bound ``sort_key`` itself (a creation-time filter): ``$gte`` and
+    ``$lte`` are kept, and the windows start at its upper end."""
+    keys = await newest_keys(collection, query, limit, below)
+    return await by_ids(collection, [key["_id"] for key in keys], projection)
+
+
+async def newest_keys(
+    collection: Collection, query: Query, limit: int, below: str | None = None
+) -> list[Any]:
+    """``_id`` and ``sort_key`` of what ``newest_first`` returns, read window by window."""
+    bounds: dict[str, str] = dict(query.get("sort_key", {}))
+    if below is not None:
+        bounds["$lt"] = below
+    floor = bounds.pop("$gte", None)
+    top = min(bounds.values(), default=None)
+    start = moment_of(top) if top else utcnow()
+    span, found = FIRST_SPAN, list[Any]()
+    while len(found) < limit:
+        edge = start - span
+        low: str | None = time_bound(edge) if edge > EPOCH else None
+        if low is not None and (floor is None or low > floor):
+            window = {**bounds, "$gte": low}
+        else:  # the last window: down to the query's own bound, or unbounded
+            low = None
+            window = {**bounds, **({"$gte": floor} if floor else {})}
+        found += await _read_keys(collection, _within(query, window), limit - len(found))
+        if low is None:
+            break
+        bounds = {"$lt": low}
+        span = _next_span(span, len(found), limit)
+    return found
+
+
+async def by_ids(
+    collection: Collection, ids: Sequence[Any], projection: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """The documents with these ids, in the order of ``ids`` (missing ones left out)."""
+    if not ids:
+        return []
+    docs = await collection.find({"_id": {"$in": list(ids)}}, projection).to_list(length=None)
+    by_id = {doc["_id"]: doc for doc in docs}
+    return [by_id[key] for key in ids if key in by_id]
+
+
+def _next_span(span: timedelta, found: int, wanted: int) -> timedelta:
+    """How far back the windows should reach next: as far as the density seen so far
+    says ``wanted`` takes (with ``SLACK``), at least twice and at most ``GROWTH`` times
+    as far as now."""
+    factor = GROWTH if not found else min(GROWTH, max(2.0, SLACK * wanted / found))
+    return span * factor
+
+
+def _within(query: Query, window: dict[str, str]) -> Query:
+    """``query`` with ``sort_key`` limited to ``window`` (no condition when it is open)."""
+    rest = {key: value for key, value in query.items() if key != "sort_key"}
+    return {**rest, "sort_key": window} if window else rest
+
+
+async def _read_keys(collection: Collection, query: Query, limit: int) -> list[Any]:
+    terms = _terms(query)
+    if len(terms) <= 1:
+        if terms:
+            query = {**query, "search_terms": terms[0]}
+        cursor = collection.find(query, KEYS).sort("sort_key", DESCENDING).limit(limit)
+        return await cursor.to_list(length=limit)
+    first = max(terms, key=len)
+    pipeline: list[Query] = [
+        {"$match": {**query, "search_terms": first}},
+        {"$match": {"search_terms": {"$all": terms}}},
+        {"$sort": {"sort_key": DESCENDING}},
+        {"$limit": limit},
+        {"$project": KEYS},
+    ]
+    return await (await collection.aggregate(pipeline)).to_list(length=limit)
+
+
+def _terms(query: Query) -> list[str]:
+    """The words of a ``{"search_terms": {"$all": [...]}}`` condition, if there is one."""
+    condition = query.get("search_terms")
+    return list(condition["$all"]) if isinstance(condition, dict) else []
