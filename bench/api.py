@@ -77,7 +77,7 @@ from persona_api.persona_queries import Ordering, PersonaFilter
 from persona_contracts import Persona, PersonaRequested
 from persona_infra.documents import PUBLIC_PROJECTION, brief_key, to_document
 from persona_infra.mongo import Collections, Document, connect, ensure_indexes
-from persona_infra.newest_first import newest_first
+from persona_infra.newest_first import by_ids, newest_first
 from persona_infra.settings import Settings
 from persona_infra.stats_document import STATS_ID
 from persona_infra.text import terms
@@ -375,10 +375,14 @@ async def _raw_page(
 ) -> list[Document]:
     """``PersonaQueries.page``'s reads, without turning documents into personas: newest
     first in windows (the relevance window too, which the API then ranks)."""
-    limit = search.RANKING_WINDOW + 1 if case.ordering is Ordering.RELEVANCE else case.limit + 1
-    return await newest_first(
-        personas, case.where.to_query(), limit, PUBLIC_PROJECTION, below=after
-    )
+    query = case.where.to_query()
+    if case.ordering is not Ordering.RELEVANCE:
+        return await newest_first(personas, query, case.limit + 1, PUBLIC_PROJECTION, below=after)
+    # As the API does: the window on the fields that score, then the ranked page whole.
+    window = await newest_first(personas, query, search.RANKING_WINDOW + 1, search.RANKED_FIELDS)
+    shown = set(_page_ids(case, window))
+    await by_ids(personas, [d["_id"] for d in window if str(d["_id"]) in shown], PUBLIC_PROJECTION)
+    return window
 
 
 def _page_ids(case: Case, docs: list[Document]) -> list[str]:
