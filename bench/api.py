@@ -154,9 +154,9 @@ BRIEFS = (
     "Readers of a local news site",
 )
 SEED_BATCH = 500  # personas per insert_many
-# Inserts slow down as the collection grows on the embedded database (a batch of 500 took
-# over the default 5 s past 30,000 personas): the seeding client may wait this long.
-SEED_TIMEOUT_MS = 120_000
+# Bulk work slows down as the collection grows on the embedded database (a batch of 500
+# took over the default 5 s past 30,000 personas, dropping 20,000 too): it may take this.
+SLOW_OPERATION_MS = 120_000
 SPREAD = timedelta(days=30)
 LOAD_CONNECTIONS = 16
 LOAD_THREADS = 2
@@ -205,11 +205,16 @@ def _requests(n: int, rng: random.Random) -> list[tuple[PersonaRequested, dateti
     return out
 
 
+def _patient(settings: Settings) -> Settings:
+    """``settings`` for seeding and dropping, which wait up to ``SLOW_OPERATION_MS``."""
+    return settings.model_copy(update={"mongodb_timeout_ms": SLOW_OPERATION_MS})
+
+
 async def seed(settings: Settings, n: int) -> list[uuid.UUID]:
     """Store ``n`` personas and count them; returns their ids.
 
     The next batch is built in a thread while the current one is inserted."""
-    client = connect(settings.model_copy(update={"mongodb_timeout_ms": SEED_TIMEOUT_MS}))
+    client = connect(_patient(settings))
     collections = Collections.of(client[settings.mongodb_database])
     await ensure_indexes(collections)
     store, stats = PersonaWriter(collections), StatsCounter(collections)
@@ -650,7 +655,7 @@ async def run_size(stack: Stack, n: int, budget: Budget, load_seconds: int, use_
         rss_load = rss_mib(api.pid)
     finally:
         stop(api)
-    mongo = connect(settings)
+    mongo = connect(_patient(settings))
     try:
         await mongo.drop_database(settings.mongodb_database)
     finally:

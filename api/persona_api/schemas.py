@@ -1,9 +1,9 @@
 """HTTP request and response bodies that are not contract models themselves."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from persona_api.persona_queries import Ordering
 from persona_contracts import (
@@ -13,7 +13,12 @@ from persona_contracts import (
     PersonaRequested,
     RequestState,
 )
-from persona_contracts.events import MAX_BRIEF_CHARS, MAX_PERSONAS_PER_REQUEST
+from persona_contracts.events import (
+    MAX_BRIEF_CHARS,
+    MAX_COST_USD,
+    MAX_PERSONAS_PER_REQUEST,
+    refuse_capped_batch,
+)
 from persona_contracts.plan import AudiencePlan
 
 
@@ -40,6 +45,19 @@ class CreatePersonas(BaseModel):
         "worker's `OPENAI_BATCH_THRESHOLD` decides.",
     )
 
+    max_cost_usd: Annotated[float, Field(gt=0, le=MAX_COST_USD)] | None = Field(
+        default=None,
+        description="Stop starting personas once this request's LLM calls (planning "
+        "included) cost this much (USD, at the worker's price table); the ordinals left "
+        "fail saying so. It may be exceeded by the personas already in flight. "
+        "Synchronous generation only.",
+    )
+
+    @model_validator(mode="after")
+    def _capped_only_when_synchronous(self) -> Self:
+        refuse_capped_batch(self.mode, self.max_cost_usd)
+        return self
+
     def to_event(self, requested_by: str | None) -> PersonaRequested:
         return PersonaRequested(
             brief=self.brief,
@@ -48,6 +66,7 @@ class CreatePersonas(BaseModel):
             audience=self.audience,
             seed=self.seed,
             mode=self.mode,
+            max_cost_usd=self.max_cost_usd,
             requested_by=requested_by,
         )
 

@@ -21,6 +21,8 @@ Invariants this module keeps (see docs/ARCHITECTURE.md):
   batch changes nothing;
 - a cancel stops a generating request from starting more personas (seen at the next
   heartbeat); it ends ``cancelled`` with what was stored;
+- a request with ``max_cost_usd`` starts personas only while its budget (``budget.py``,
+  a shard its share) has room; the ordinals left fail with that reason;
 - a synchronous request larger than a shard is planned here and split into shards
   (``sharding.py``), which any worker then generates through ``process_shard``;
 - the caller commits the Kafka offset only after ``process`` returns.
@@ -43,6 +45,7 @@ from persona_contracts import (
 )
 from persona_contracts.requests import BATCH_STATES
 from persona_llm.errors import GenerationError
+from persona_worker.budget import Budget
 from persona_worker.generators.base import PersonaGenerator
 from persona_worker.request_writes import NotStartedError
 from persona_worker.sharding import Sharding
@@ -108,7 +111,9 @@ class RequestGeneration:
         mode = request.mode
         if mode is None:
             threshold = self.batch_threshold
+            # A capped request is counted call by call, so it never goes to a batch.
             batch = threshold is not None and request.count >= threshold
+            batch = batch and request.max_cost_usd is None
             mode = GenerationMode.BATCH if batch else GenerationMode.SYNC
         if mode is GenerationMode.BATCH and self.batches is None:
             logger.warning(
@@ -158,7 +163,9 @@ class RequestGeneration:
             taken = await self.stages.resume(request, plan, announce=True, ordinals=shard.ordinals)
             outcome.personas.update(taken.stored)
             outcome.cancelled = await self.stages.requests.cancel_requested(request.request_id)
-            await self._produce_all(request, taken, taken.missing(shard.ordinals), outcome)
+            budget = _budget(request, taken, len(shard.ordinals))
+            missing = taken.missing(shard.ordinals)
+            await self._produce_all(request, taken, missing, outcome, budget)
             new = len(outcome.personas) - len(taken.stored)
             await sharding.settle(shard, outcome, new)
 
@@ -196,19 +203,30 @@ class RequestGeneration:
         if mode is GenerationMode.BATCH and missing and self.batches is not None:
             return await self.batches.submit(request, taken)
         outcome.personas.update(taken.stored)
-        await self._produce_all(request, taken, missing, outcome)
+        budget = _budget(request, taken, request.count)
+        await self._produce_all(request, taken, missing, outcome, budget)
         new = len(outcome.personas) - len(taken.stored)
         return await self.stages.settle(request, taken.planned.plan, outcome, new=new)
 
     async def _produce_all(
-        self, request: PersonaRequested, taken: Taken, ordinals: list[int], outcome: Outcome
+        self,
+        request: PersonaRequested,
+        taken: Taken,
+        ordinals: list[int],
+        outcome: Outcome,
+        budget: Budget,
     ) -> None:
         async with asyncio.TaskGroup() as group:
             for ordinal in ordinals:
-                group.create_task(self._produce(request, taken, ordinal, outcome))
+                group.create_task(self._produce(request, taken, ordinal, outcome, budget))
 
     async def _produce(
-        self, request: PersonaRequested, taken: Taken, ordinal: int, outcome: Outcome
+        self,
+        request: PersonaRequested,
+        taken: Taken,
+        ordinal: int,
+        outcome: Outcome,
+        budget: Budget,
     ) -> None:
         """Generate, store and announce one ordinal, or record why it failed.
 
@@ -216,11 +234,14 @@ class RequestGeneration:
         wide) once the answer is in, so the next call starts while this one is
         written, and a crash can lose at most twice ``concurrency`` paid answers
         however far storage lags behind. Once a cancel is seen, ordinals not yet
-        started are left undone."""
+        started are left undone; once the budget is spent, they fail saying so."""
         metrics = self.stages.metrics
         try:
             async with self._slots:
                 if outcome.cancelled:
+                    return
+                if not budget.admit():
+                    outcome.failures[ordinal] = budget.reason
                     return
                 metrics.in_flight.inc()
                 try:
@@ -232,7 +253,9 @@ class RequestGeneration:
             logger.warning("ordinal {} of {} failed: {}", ordinal, request.request_id, exc.reason)
             outcome.failures[ordinal] = exc.reason
             outcome.retries += exc.attempts - 1
+            budget.settle(self.stages.price(exc.usage))
             return
+        budget.settle(candidate.persona.cost_usd)
         try:
             outcome.personas[ordinal] = await self.stages.store(request, candidate)
         finally:
@@ -260,3 +283,11 @@ class RequestGeneration:
         candidate = Candidate(persona, signature, attempts, near_duplicates=caught)
         stages.accept(candidate, duplicate_of, taken.index)
         return candidate
+
+
+def _budget(request: PersonaRequested, taken: Taken, part: int) -> Budget:
+    """The budget of ``part`` of the request's ordinals, less what is stored of them."""
+    planning = taken.planned.plan.planning.cost_usd
+    budget = Budget.share(request.max_cost_usd, planning, part, request.count)
+    budget.already([persona.cost_usd for persona in taken.stored.values()])
+    return budget

@@ -189,6 +189,10 @@ class Stages:
             variant=variant,
         )
 
+    def price(self, usage: TokenUsage, *, batch: bool = False) -> float:
+        """USD for ``usage`` on this worker's model, at the sync or the batch price."""
+        return self.prices.cost(self.model, usage, batch=batch)
+
     def assemble(
         self,
         request: PersonaRequested,
@@ -207,7 +211,7 @@ class Stages:
             generator=self.generator_name,
             model=self.model,
             usage=usage,
-            cost_usd=self.prices.cost(self.model, usage, batch=batch),
+            cost_usd=self.price(usage, batch=batch),
             created_at=now_ms(),
         )
 

@@ -28,6 +28,7 @@ SCHEMA_VERSION: Literal[1] = 1
 CONTENT_FIELDS = {"brief", "count", "constraints", "audience", "seed"}
 MAX_BRIEF_CHARS = 2000
 MAX_PERSONAS_PER_REQUEST = 10_000
+MAX_COST_USD = 100_000.0
 
 EVENT_NAMESPACE = uuid.UUID("0f6a3c2e-41d7-4b8e-a5a9-3d1c7e9b2f40")
 
@@ -111,6 +112,15 @@ class Constraints(BaseModel):
         return not any(value is not None for name, value in self if name != "locale")
 
 
+def refuse_capped_batch(mode: GenerationMode | None, max_cost_usd: float | None) -> None:
+    """A Batch API request is submitted whole, so nothing could stop it at a cap."""
+    if mode is GenerationMode.BATCH and max_cost_usd is not None:
+        raise ValueError(
+            "max_cost_usd caps synchronous generation only: a batch is submitted whole; "
+            "leave mode unset or set it to sync"
+        )
+
+
 class PersonaRequested(_Event):
     """Published on ``persona.requests``: please generate ``count`` personas."""
 
@@ -135,8 +145,20 @@ class PersonaRequested(_Event):
         "`batch` at or above the worker's `OPENAI_BATCH_THRESHOLD`, else `sync`. How, not "
         "what: a redelivery with another mode is the same request.",
     )
+    max_cost_usd: Annotated[float, Field(gt=0, le=MAX_COST_USD)] | None = Field(
+        default=None,
+        description="Stop starting personas once the LLM calls of this request (planning "
+        "included) have cost this much; the ordinals left fail saying so. Synchronous "
+        "generation only (a `batch` request is submitted whole). How much, not what: not "
+        "part of the content hash.",
+    )
     requested_by: Annotated[str, StringConstraints(max_length=120)] | None = None
     requested_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _capped_only_when_synchronous(self) -> Self:
+        refuse_capped_batch(self.mode, self.max_cost_usd)
+        return self
 
     @property
     def effective_seed(self) -> int:

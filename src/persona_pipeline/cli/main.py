@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 
-from persona_contracts.events import MAX_PERSONAS_PER_REQUEST
+from persona_contracts.events import MAX_COST_USD, MAX_PERSONAS_PER_REQUEST
 from persona_contracts.requests import GenerationMode
 from persona_infra.settings import Settings, load_settings
 
@@ -276,6 +276,15 @@ def request(
             "OPENAI_BATCH_THRESHOLD decides)."
         ),
     ] = None,
+    max_cost_usd: Annotated[
+        float | None,
+        typer.Option(
+            min=0.000001,
+            max=MAX_COST_USD,
+            help="Stop starting personas once this request's LLM calls cost this much (USD, "
+            "at the worker's price table); the rest fail saying so. Not with --mode batch.",
+        ),
+    ] = None,
     cancel: Annotated[
         uuid.UUID | None,
         typer.Option(
@@ -285,6 +294,7 @@ def request(
     ] = None,
 ) -> None:
     """Publish a generation request to Kafka; with --wait, show progress and the personas."""
+    from persona_contracts import PersonaRequested
     from persona_producers.cli import cancel_request, run_request
 
     settings = _settings()
@@ -307,8 +317,14 @@ def request(
         seed,
         audience,
     )
-    changes = {"request_id": request_id, "mode": mode}
-    event = event.model_copy(update={k: v for k, v in changes.items() if v is not None})
+    changes = {"request_id": request_id, "mode": mode, "max_cost_usd": max_cost_usd}
+    given = {k: v for k, v in changes.items() if v is not None}
+    try:
+        event = PersonaRequested.model_validate({**event.model_dump(), **given})
+    except ValidationError as exc:
+        for problem in exc.errors():
+            err.print(f"[red]invalid request[/red]: {problem['msg']}")
+        raise typer.Exit(2) from None
     code = asyncio.run(run_request(settings, event, wait=wait, deadline_s=timeout))
     raise typer.Exit(code)
 
