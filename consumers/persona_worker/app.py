@@ -182,6 +182,8 @@ def create_worker(
     # The workers publish their own shards; the channel is documented by its subscriber.
     shards_out = broker.publisher(topics.shards, include_in_schema=False)
     requests = RequestWriter(collections)
+    # One name per process on everything it leases: the reconciler, batches, shards.
+    owner = f"worker-{uuid.uuid4().hex[:12]}"
     reconciler = Reconciler(
         requests=requests,
         leases=LeaseStore(collections),
@@ -190,6 +192,7 @@ def create_worker(
         interval_s=settings.reconcile_interval_s,
         stale_after_s=settings.reconcile_stale_after_s,
         max_redrives=settings.reconcile_max_redrives,
+        owner=owner,
     )
     stages = Stages(
         personas=PersonaWriter(collections),
@@ -214,13 +217,13 @@ def create_worker(
         poll_s=settings.openai_batch_poll_s,
         max_rounds=settings.openai_batch_max_rounds,
     )
-    poller = BatchPoller(batches, settings.openai_batch_poll_s) if batches else None
+    poller = BatchPoller(batches, settings.openai_batch_poll_s, owner) if batches else None
     sharding = Sharding(
         stages=stages,
         shards=ShardWriter(collections),
         sink=KafkaShardSink(shards_out),
         size=settings.request_shard_size,
-        owner=f"worker-{uuid.uuid4().hex[:12]}",
+        owner=owner,
         # A dead worker's shard is taken over once the request would be re-driven.
         lease_s=settings.reconcile_stale_after_s,
     )

@@ -22,7 +22,6 @@ cancels the batch; what it had answered is stored and the request ends ``cancell
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -370,7 +369,8 @@ class BatchPoller:
 
     batches: BatchGeneration
     interval_s: float
-    owner: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:12]}")
+    owner: str
+    """This worker's name on the batches it claims (one per process)."""
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     @property

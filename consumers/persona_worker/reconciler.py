@@ -14,7 +14,6 @@ re-driven but ended as not accepted.
 
 import asyncio
 import contextlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -40,7 +39,8 @@ class Reconciler:
     interval_s: float
     stale_after_s: float
     max_redrives: int
-    owner: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:12]}")
+    owner: str
+    """This worker's name on the leases it takes (one per process)."""
     _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def start(self) -> None:

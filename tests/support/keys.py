@@ -3,6 +3,9 @@
 from persona_api.key_ring import KeyRing
 from persona_infra.api_keys import Role, make_entry, parse_entries
 
+KEY = "correct-horse-battery-staple"
+"""A valid key for tests that need one."""
+
 
 def ring(**keys: tuple[Role, str]) -> KeyRing:
     return KeyRing(

@@ -23,9 +23,7 @@ from persona_infra.api_keys import (
 )
 from persona_infra.settings import Settings
 from persona_pipeline.cli.main import app as cli
-from tests.support.keys import ring
-
-KEY = "correct-horse-battery-staple"
+from tests.support.keys import KEY, ring
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,7 @@ from persona_infra.api_keys import (
     KeyEntry,
     Role,
 )
-from tests.support.keys import ring
-
-KEY = "correct-horse-battery-staple"
+from tests.support.keys import KEY, ring
 
 
 class HeldMatch:
