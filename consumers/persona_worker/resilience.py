@@ -6,14 +6,12 @@ rejected answer is retried with ``task.previous_error`` set to the reason, and t
 ``Generated`` that comes back carries the tokens and calls of every attempt.
 """
 
-import asyncio
 import dataclasses
-import random
 from collections.abc import Callable
 
 from persona_infra.settings import Settings
 from persona_llm.concurrency import AdaptiveConcurrency, LimitChange
-from persona_llm.rate_limit import RateLimiter, Sleep
+from persona_llm.rate_limit import RateLimiter
 from persona_llm.retry import AttemptHook, Retrier
 from persona_worker.generators.base import (
     Generated,
@@ -29,31 +27,13 @@ class ResilientGenerator:
     def __init__(
         self,
         inner: PersonaGenerator,
+        retrier: Retrier,
         *,
-        limiter: RateLimiter | None,
-        concurrency: AdaptiveConcurrency | None = None,
         estimate_tokens: Callable[[GenerationTask], int],
-        max_retries: int,
-        max_invalid_retries: int,
-        backoff_base_s: float,
-        backoff_max_s: float,
-        on_attempt: AttemptHook | None = None,
-        sleep: Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
     ) -> None:
         self._inner = inner
+        self._retrier = retrier
         self._estimate_tokens = estimate_tokens
-        self._retrier = Retrier(
-            limiter=limiter,
-            concurrency=concurrency,
-            max_retries=max_retries,
-            max_invalid_retries=max_invalid_retries,
-            backoff_base_s=backoff_base_s,
-            backoff_max_s=backoff_max_s,
-            on_attempt=on_attempt,
-            sleep=sleep,
-            rng=rng,
-        )
 
     @property
     def name(self) -> str:
@@ -125,14 +105,16 @@ def build_resilient_generator(
         )
     return ResilientGenerator(
         inner,
-        limiter=limiter,
-        concurrency=concurrency,
+        Retrier(
+            limiter=limiter,
+            concurrency=concurrency,
+            max_retries=settings.generation_max_retries,
+            max_invalid_retries=settings.generation_max_invalid_retries,
+            backoff_base_s=settings.generation_backoff_base_s,
+            backoff_max_s=settings.generation_backoff_max_s,
+            on_attempt=on_attempt,
+        ),
         estimate_tokens=estimate_tokens,
-        max_retries=settings.generation_max_retries,
-        max_invalid_retries=settings.generation_max_invalid_retries,
-        backoff_base_s=settings.generation_backoff_base_s,
-        backoff_max_s=settings.generation_backoff_max_s,
-        on_attempt=on_attempt,
     )
 
 

@@ -16,6 +16,7 @@ from persona_contracts import BigFive, Location, Skeleton, TokenUsage
 from persona_infra.settings import Settings
 from persona_llm.errors import FailureKind, GenerationError
 from persona_llm.rate_limit import RateLimiter
+from persona_llm.retry import Retrier
 from persona_worker.generators.base import GenerationTask
 from persona_worker.generators.openai_generator import OpenAIGenerator
 from persona_worker.generators.prompts import estimate_tokens
@@ -97,13 +98,15 @@ async def make_resilient(fake: FakeOpenAI, attempts: Attempts) -> AsyncIterator[
         )
         generator = ResilientGenerator(
             OpenAIGenerator(client, model=MODEL),
-            limiter=limiter or RateLimiter(rpm=600, tpm=1_000_000),
+            Retrier(
+                limiter=limiter or RateLimiter(rpm=600, tpm=1_000_000),
+                max_retries=max_retries,
+                max_invalid_retries=max_invalid_retries,
+                backoff_base_s=backoff_base_s,
+                backoff_max_s=backoff_max_s,
+                on_attempt=attempts,
+            ),
             estimate_tokens=estimate_tokens,
-            max_retries=max_retries,
-            max_invalid_retries=max_invalid_retries,
-            backoff_base_s=backoff_base_s,
-            backoff_max_s=backoff_max_s,
-            on_attempt=attempts,
         )
         made.append(generator)
         return generator

@@ -12,7 +12,7 @@ from persona_infra.settings import Settings
 from persona_llm.concurrency import AdaptiveConcurrency
 from persona_llm.errors import FailureKind, GenerationError
 from persona_llm.rate_limit import RateLimiter
-from persona_llm.retry import OUTCOMES
+from persona_llm.retry import OUTCOMES, Retrier
 from persona_worker.generators.base import (
     Generated,
     GenerationTask,
@@ -129,16 +129,18 @@ def resilient(
 ) -> ResilientGenerator:
     return ResilientGenerator(
         inner,
-        limiter=limiter,
-        concurrency=concurrency,
+        Retrier(
+            limiter=limiter,
+            concurrency=concurrency,
+            max_retries=max_retries,
+            max_invalid_retries=max_invalid_retries,
+            backoff_base_s=backoff_base_s,
+            backoff_max_s=backoff_max_s,
+            on_attempt=on_attempt,
+            sleep=fake_time.sleep,
+            rng=rng or FixedRandom(1.0),
+        ),
         estimate_tokens=lambda task: ESTIMATE,
-        max_retries=max_retries,
-        max_invalid_retries=max_invalid_retries,
-        backoff_base_s=backoff_base_s,
-        backoff_max_s=backoff_max_s,
-        on_attempt=on_attempt,
-        sleep=fake_time.sleep,
-        rng=rng or FixedRandom(1.0),
     )
 
 
@@ -440,13 +442,15 @@ async def test_the_estimate_is_made_for_each_attempts_task(fake_time: FakeTime) 
     inner = Scripted(fake_time, invalid("bio: too long"))
     generator = ResilientGenerator(
         inner,
-        limiter=make_limiter(fake_time, tpm=600),
+        Retrier(
+            limiter=make_limiter(fake_time, tpm=600),
+            max_retries=0,
+            max_invalid_retries=1,
+            backoff_base_s=1,
+            backoff_max_s=1,
+            sleep=fake_time.sleep,
+        ),
         estimate_tokens=estimate,
-        max_retries=0,
-        max_invalid_retries=1,
-        backoff_base_s=1,
-        backoff_max_s=1,
-        sleep=fake_time.sleep,
     )
 
     await generator.generate(TASK)
