@@ -49,7 +49,6 @@ from typing import Any, Literal, Protocol, cast
 
 import httpx
 from loguru import logger
-from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from rich.progress import (
     BarColumn,
@@ -77,7 +76,7 @@ from persona_api.persona_queries import Ordering, PersonaFilter
 from persona_contracts import Persona, PersonaRequested
 from persona_infra.documents import PUBLIC_PROJECTION, brief_key, to_document
 from persona_infra.mongo import Collections, Document, connect, ensure_indexes
-from persona_infra.newest_first import by_ids, newest_first
+from persona_infra.newest_first import by_ids, newest_first, newest_keys
 from persona_infra.settings import Settings
 from persona_infra.stats_document import STATS_ID
 from persona_infra.text import terms
@@ -399,17 +398,16 @@ def _page_ids(case: Case, docs: list[Document]) -> list[str]:
 
 
 async def _deep_position(personas: AsyncCollection[Document], case: Case) -> tuple[str | None, int]:
-    """``after`` of page ``case.deep`` (the previous page's last ordering key) and that
-    page's number, or of the last page if there are fewer pages."""
-    query, depth, key = case.where.to_query(), case.deep, case.ordering.field
-    if depth > 1 and case.ordering is not Ordering.RELEVANCE:
-        total = await personas.count_documents(query)
-        depth = min(depth, max(1, -(-total // case.limit)))
-    if depth <= 1 or case.ordering is Ordering.RELEVANCE:
+    """``after`` of page ``case.deep`` (the previous page's last ``sort_key``) and that
+    page's number, or of the last page if there are fewer pages (found the way pages
+    are read, window by window: a count or a skip would read every document)."""
+    if case.deep <= 1 or case.ordering is Ordering.RELEVANCE:
         return None, 1
-    cursor = personas.find(query, {key: 1}).sort(key, DESCENDING)
-    docs = await cursor.skip((depth - 1) * case.limit - 1).limit(1).to_list(length=1)
-    return str(docs[0][key]), depth
+    above = await newest_keys(personas, case.where.to_query(), (case.deep - 1) * case.limit)
+    depth = min(case.deep, len(above) // case.limit + 1)
+    if depth <= 1:
+        return None, 1
+    return str(above[(depth - 1) * case.limit - 1]["sort_key"]), depth
 
 
 async def _follow(client: Client, case: Case, depth: int) -> dict[str, str]:
@@ -684,33 +682,37 @@ def growth(small: Run, large: Run) -> None:
         )
 
 
-def report(runs: list[Run], budget: Budget) -> None:
-    for run in runs:
-        print(
-            f"\nN = {run.n:,} personas: sequential calls per case, up to {budget.calls} "
-            f"or {budget.seconds:.0f} s (at least {budget.min_calls}); times in ms"
+def report_size(run: Run, budget: Budget) -> None:
+    """One size's table, printed as soon as it is measured."""
+    print(
+        f"\nN = {run.n:,} personas: sequential calls per case, up to {budget.calls} "
+        f"or {budget.seconds:.0f} s (at least {budget.min_calls}); times in ms"
+    )
+    print(
+        f"{'endpoint':<26} {'calls':>5} {'HTTP p50':>9} {'HTTP p95':>9} {'raw p50':>8} "
+        f"{'raw p95':>8} {'added p50':>10}"
+    )
+    for t, case in zip(run.timings, CASES, strict=True):
+        note = f"  ({t.failures} non-2xx)" if t.failures else ""
+        note += "  (HTTP and raw ids differ)" if t.mismatch else ""
+        raw = (
+            f"{'-':>8} {'-':>8} {'-':>10}"
+            if case.kind == "floor"
+            else f"{t.raw_p50:>8.2f} {t.raw_p95:>8.2f} {t.added_p50:>10.2f}"
         )
-        print(
-            f"{'endpoint':<26} {'calls':>5} {'HTTP p50':>9} {'HTTP p95':>9} {'raw p50':>8} "
-            f"{'raw p95':>8} {'added p50':>10}"
-        )
-        for t, case in zip(run.timings, CASES, strict=True):
-            note = f"  ({t.failures} non-2xx)" if t.failures else ""
-            note += "  (HTTP and raw ids differ)" if t.mismatch else ""
-            raw = (
-                f"{'-':>8} {'-':>8} {'-':>10}"
-                if case.kind == "floor"
-                else f"{t.raw_p50:>8.2f} {t.raw_p95:>8.2f} {t.added_p50:>10.2f}"
-            )
-            print(f"{t.case:<26} {t.calls:>5} {t.http_p50:>9.2f} {t.http_p95:>9.2f} {raw}{note}")
-        print(
-            "  (target: added p50 <= 1.5 ms. GET /health has no query; its calls alternate with"
-            " get-by-id queries like the other rows, so it shows what any request costs here)"
-        )
-        print(
-            f"API RSS: {run.rss_after_latency:.0f} MiB after the latency cases, "
-            f"{run.rss_after_load:.0f} MiB after the load test (target <= 256 MiB)"
-        )
+        print(f"{t.case:<26} {t.calls:>5} {t.http_p50:>9.2f} {t.http_p95:>9.2f} {raw}{note}")
+    print(
+        "  (target: added p50 <= 1.5 ms. GET /health has no query; its calls alternate with"
+        " get-by-id queries like the other rows, so it shows what any request costs here)"
+    )
+    print(
+        f"API RSS: {run.rss_after_latency:.0f} MiB after the latency cases, "
+        f"{run.rss_after_load:.0f} MiB after the load test (target <= 256 MiB)"
+    )
+
+
+def report(runs: list[Run]) -> None:
+    """What compares the sizes: growth per row, and the load test."""
     if len(runs) > 1:
         growth(runs[0], runs[-1])
     print(
@@ -745,8 +747,11 @@ async def main(
     logger.remove()  # this process's own INFO lines (topic creation) are not figures
     logger.add(sys.stderr, level="WARNING")
     with embedded_stack() as stack:
-        runs = [await run_size(stack, n, budget, seconds, use_wrk) for n in sizes]
-    report(runs, budget)
+        runs = []
+        for n in sizes:
+            runs.append(await run_size(stack, n, budget, seconds, use_wrk))
+            report_size(runs[-1], budget)
+    report(runs)
 
 
 if __name__ == "__main__":
