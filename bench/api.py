@@ -76,7 +76,7 @@ from persona_api.persona_queries import Ordering, PersonaFilter
 from persona_contracts import Persona, PersonaRequested
 from persona_infra.documents import PUBLIC_PROJECTION, brief_key, to_document
 from persona_infra.mongo import Collections, Document, connect, ensure_indexes
-from persona_infra.newest_first import by_ids, newest_first, newest_keys
+from persona_infra.newest_first import by_ids, newest_first
 from persona_infra.settings import Settings
 from persona_infra.stats_document import STATS_ID
 from persona_infra.text import terms
@@ -403,7 +403,8 @@ async def _deep_position(personas: AsyncCollection[Document], case: Case) -> tup
     are read, window by window: a count or a skip would read every document)."""
     if case.deep <= 1 or case.ordering is Ordering.RELEVANCE:
         return None, 1
-    above = await newest_keys(personas, case.where.to_query(), (case.deep - 1) * case.limit)
+    wanted = (case.deep - 1) * case.limit
+    above = await newest_first(personas, case.where.to_query(), wanted, {"sort_key": 1})
     depth = min(case.deep, len(above) // case.limit + 1)
     if depth <= 1:
         return None, 1

@@ -2,13 +2,13 @@
 
 The embedded development database loads every document a query matches, whole,
 before it sorts and limits: "the newest 20" of 100,000 personas read all 100,000
-(15 s measured). Bounded below on ``sort_key`` it reads only that range, and
-projected to the key it reads a third as much. So the newest ``limit`` are found
-window by window, going back in time, reading keys only: the last ``FIRST_SPAN``,
-then windows sized from the density seen so far (``GROWTH`` times longer at most),
-until ``limit`` are found, the query's own lower bound is reached, or the windows
+(15 s measured). Bounded below on ``sort_key`` it reads only that range. So the
+newest ``limit`` are read window by window, going back in time: the last
+``FIRST_SPAN``, then windows sized from the density seen so far (``GROWTH`` times
+longer at most), until ``limit`` are found, the query's own lower bound is reached, or the windows
 reach ``EPOCH`` (then one last read without a bound). Windows do not overlap, so no
-key is read twice. The documents themselves are then fetched by id, in one read.
+document is read twice, and each read returns only what the page still lacks (what
+it returns is projected: a caller that needs few fields asks for those only).
 
 A search's terms are matched the way that server serves from the ``(search_terms,
 sort_key)`` index: one term as an equality (``$all`` is not served from it), several
@@ -35,7 +35,6 @@ SLACK = 1.5
 """A window sized from the density seen so far asks for this much more than it needs."""
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 """No persona is older: the windows stop here and the last read has no lower bound."""
-KEYS = {"sort_key": 1}
 
 Query = dict[str, Any]
 Collection = AsyncCollection[Any]
@@ -54,14 +53,6 @@ async def newest_first(
 
     ``query`` may bound ``sort_key`` itself (a creation-time filter): ``$gte`` and
     ``$lte`` are kept, and the windows start at its upper end."""
-    keys = await newest_keys(collection, query, limit, below)
-    return await by_ids(collection, [key["_id"] for key in keys], projection)
-
-
-async def newest_keys(
-    collection: Collection, query: Query, limit: int, below: str | None = None
-) -> list[Any]:
-    """``_id`` and ``sort_key`` of what ``newest_first`` returns, read window by window."""
     bounds: dict[str, str] = dict(query.get("sort_key", {}))
     if below is not None:
         bounds["$lt"] = below
@@ -77,7 +68,8 @@ async def newest_keys(
         else:  # the last window: down to the query's own bound, or unbounded
             low = None
             window = {**bounds, **({"$gte": floor} if floor else {})}
-        found += await _read_keys(collection, _within(query, window), limit - len(found))
+        selector = _within(query, window)
+        found += await _read(collection, selector, projection, limit - len(found))
         if low is None:
             break
         bounds = {"$lt": low}
@@ -110,12 +102,14 @@ def _within(query: Query, window: dict[str, str]) -> Query:
     return {**rest, "sort_key": window} if window else rest
 
 
-async def _read_keys(collection: Collection, query: Query, limit: int) -> list[Any]:
+async def _read(
+    collection: Collection, query: Query, projection: Mapping[str, Any] | None, limit: int
+) -> list[Any]:
     terms = _terms(query)
     if len(terms) <= 1:
         if terms:
             query = {**query, "search_terms": terms[0]}
-        cursor = collection.find(query, KEYS).sort("sort_key", DESCENDING).limit(limit)
+        cursor = collection.find(query, projection).sort("sort_key", DESCENDING).limit(limit)
         return await cursor.to_list(length=limit)
     first = max(terms, key=len)
     pipeline: list[Query] = [
@@ -123,7 +117,7 @@ async def _read_keys(collection: Collection, query: Query, limit: int) -> list[A
         {"$match": {"search_terms": {"$all": terms}}},
         {"$sort": {"sort_key": DESCENDING}},
         {"$limit": limit},
-        {"$project": KEYS},
+        *([{"$project": dict(projection)}] if projection else []),
     ]
     return await (await collection.aggregate(pipeline)).to_list(length=limit)
 
