@@ -359,8 +359,13 @@ def print_scaling(scaled: list[dict[str, float]]) -> None:
 
 
 async def scale_rows(stack: Stack, quick: bool) -> list[dict[str, float]]:
+    """The rows of (f); each is printed as it is measured, so a later failure keeps it."""
     large = 1000 if quick else 4000
-    return [await scaling(stack, large, n) for n in (1, 2, 3)]
+    rows = []
+    for workers in (1, 2, 3):
+        rows.append(await scaling(stack, large, workers))
+        print(f"(f) measured: {rows[-1]}", flush=True)
+    return rows
 
 
 async def main(quick: bool, only_scaling: bool) -> None:

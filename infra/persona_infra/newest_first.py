@@ -29,8 +29,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from persona_contracts.events import utcnow
 from persona_infra.documents import moment_of, time_bound
 
-FIRST_SPAN = timedelta(minutes=1)
-GROWTH = 8
+FIRST_SPAN = timedelta(seconds=1)
+"""A second: one large request stores thousands of personas of one brief a minute."""
+GROWTH = 16
 SLACK = 1.5
 """A window sized from the density seen so far asks for this much more than it needs."""
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
