@@ -30,7 +30,8 @@ TIME_KEY_CHARS = len("20260101T000000.000000")
 def time_key(moment: datetime) -> str:
     """Fixed-width UTC text of a moment, so string order is time order."""
     utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return utc.strftime(TIME_KEY_FORMAT)
+    # strftime does not pad a year below 1000: "626..." would sort after "2026...".
+    return f"{utc.year:04d}{utc.strftime(TIME_KEY_FORMAT.removeprefix('%Y'))}"
 
 
 def moment_of(key: str) -> datetime:

@@ -2,11 +2,19 @@
 filters and the search read, the sort keys, and the statistics' age buckets."""
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from persona_contracts import Location
-from persona_infra.documents import from_document, sort_key, to_document
+from persona_infra.documents import (
+    from_document,
+    moment_of,
+    sort_key,
+    time_bound,
+    time_key,
+    to_document,
+)
 from persona_infra.stats_document import age_bucket
 from persona_infra.text import fold, terms
 from tests.support.factories import make_persona
@@ -42,3 +50,14 @@ def test_sort_keys_order_by_time_then_id() -> None:
 )
 def test_age_buckets(age: int, bucket: str) -> None:
     assert age_bucket(age) == bucket
+
+
+@pytest.mark.parametrize("year", [1, 626, 999, 1000, 2026, 9999])
+def test_time_keys_are_fixed_width_so_text_order_is_time_order(year: int) -> None:
+    """A ``created_before`` of year 626 is below every persona, not above (an unpadded
+    year once sorted after 2026) and reads back as the moment it was."""
+    moment = datetime(year, 8, 16, 10, 46, 22, 5, tzinfo=UTC)
+    key = time_key(moment)
+    assert len(key) == len(time_key(datetime(2026, 1, 1, tzinfo=UTC)))
+    assert (key < time_key(datetime(2026, 1, 1, tzinfo=UTC))) == (year < 2026)
+    assert moment_of(time_bound(moment, end=True)) == moment
