@@ -9,14 +9,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pymongo.errors import BulkWriteError
-
 from persona_contracts import Persona
 from persona_infra.documents import PUBLIC_PROJECTION, brief_key, from_document, to_document
-from persona_infra.mongo import Collections
+from persona_infra.mongo import Collections, insert_new
 from persona_infra.newest_first import newest_first
-
-DUPLICATE_KEY = 11000
 
 
 class PersonaWriter:
@@ -28,19 +24,9 @@ class PersonaWriter:
         return (await self.insert_many([to_document(persona, **extra)]))[0]
 
     async def insert_many(self, documents: Sequence[dict[str, Any]]) -> list[bool]:
-        """Store documents in one round trip; per document, ``False`` if it already existed.
-
-        One ``insert_many`` costs the server far less per document than single
-        inserts; ``ordered=False`` keeps one duplicate from blocking the rest."""
-        try:
-            await self._personas.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            duplicates = {e["index"] for e in errors}
-            return [i not in duplicates for i in range(len(documents))]
-        return [True] * len(documents)
+        """Store documents in one round trip (far cheaper per document than single
+        inserts); per document, ``False`` if it already existed."""
+        return await insert_new(self._personas, documents)
 
     async def for_request(
         self, request_id: uuid.UUID, ordinals: range | None = None

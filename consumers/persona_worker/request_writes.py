@@ -14,7 +14,7 @@ from typing import Any, cast
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from persona_contracts import GenerationMode, Persona, PersonaRequested, RequestState
+from persona_contracts import GenerationMode, Persona, PersonaRequested, RequestState, TokenUsage
 from persona_contracts.events import utcnow
 from persona_contracts.plan import AudiencePlan, Planning
 from persona_infra.mongo import Collections
@@ -62,10 +62,37 @@ def _plan_in(doc: Mapping[str, Any] | None) -> AudiencePlan | None:
     return AudiencePlan.model_validate(plan) if plan else None
 
 
-def final_state(requested: int, stored: int) -> RequestState:
+def final_state(requested: int, stored: int, *, cancelled: bool = False) -> RequestState:
+    """How a request ends; one a cancel stopped ends ``cancelled`` unless all was stored."""
     if stored >= requested:
         return RequestState.COMPLETED
+    if cancelled:
+        return RequestState.CANCELLED
     return RequestState.PARTIAL if stored else RequestState.FAILED
+
+
+def _final(
+    state: RequestState,
+    stored: int,
+    usage: TokenUsage,
+    cost_usd: float,
+    failures: Mapping[int, str],
+) -> dict[str, Any]:
+    """The fields a settled request sets (sums, never increments: settling is repeatable)."""
+    now = utcnow()
+    return {
+        "status": state.value,
+        "stored": stored,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cached_prompt_tokens": usage.cached_prompt_tokens,
+        "cost_usd": round(cost_usd, 8),
+        "failed": len(failures),
+        "failures": {str(k): v for k, v in sorted(failures.items())},
+        "updated_at": now,
+        "progress_at": now,
+        "finished_at": now,
+    }
 
 
 class RequestWriter:
@@ -261,30 +288,13 @@ class RequestWriter:
         The document remembers which ordinals the statistics already count, so the
         caller learns exactly which personas are new to them, once."""
         stored = list(personas.values())
-        state = final_state(request.count, len(stored))
-        if cancelled and state is not RequestState.COMPLETED:
-            state = RequestState.CANCELLED
-        now = utcnow()
-        plan_usage = planning.usage
+        state = final_state(request.count, len(stored), cancelled=cancelled)
+        usage = sum((p.usage for p in stored), planning.usage)
+        cost = planning.cost_usd + sum(p.cost_usd for p in stored)
         before = await self._requests.find_one_and_update(
             {"_id": request.request_id},
             {
-                "$set": {
-                    "status": state.value,
-                    "stored": len(stored),
-                    "prompt_tokens": plan_usage.prompt_tokens
-                    + sum(p.usage.prompt_tokens for p in stored),
-                    "completion_tokens": plan_usage.completion_tokens
-                    + sum(p.usage.completion_tokens for p in stored),
-                    "cached_prompt_tokens": plan_usage.cached_prompt_tokens
-                    + sum(p.usage.cached_prompt_tokens for p in stored),
-                    "cost_usd": round(planning.cost_usd + sum(p.cost_usd for p in stored), 8),
-                    "failed": len(failures),
-                    "failures": {str(k): v for k, v in sorted(failures.items())},
-                    "updated_at": now,
-                    "progress_at": now,
-                    "finished_at": now,
-                },
+                "$set": _final(state, len(stored), usage, cost, failures),
                 "$inc": {"retried": retries},
                 "$addToSet": {"counted_ordinals": {"$each": sorted(personas)}},
             },
@@ -315,29 +325,12 @@ class RequestWriter:
     ) -> RequestState:
         """Settle a request from the sums of its shards (set, not added: any worker may
         settle it again after a crash); its statistics were counted shard by shard."""
-        state = final_state(request.count, totals.stored)
-        if cancelled and state is not RequestState.COMPLETED:
-            state = RequestState.CANCELLED
+        state = final_state(request.count, totals.stored, cancelled=cancelled)
         usage = planning.usage + totals.usage
-        now = utcnow()
+        cost = planning.cost_usd + totals.cost_usd
+        ended = _final(state, totals.stored, usage, cost, totals.failures)
         await self._requests.update_one(
-            {"_id": request.request_id},
-            {
-                "$set": {
-                    "status": state.value,
-                    "stored": totals.stored,
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "cached_prompt_tokens": usage.cached_prompt_tokens,
-                    "cost_usd": round(planning.cost_usd + totals.cost_usd, 8),
-                    "failed": len(totals.failures),
-                    "failures": {str(k): v for k, v in sorted(totals.failures.items())},
-                    "retried": totals.retried,
-                    "updated_at": now,
-                    "progress_at": now,
-                    "finished_at": now,
-                }
-            },
+            {"_id": request.request_id}, {"$set": {**ended, "retried": totals.retried}}
         )
         return state
 

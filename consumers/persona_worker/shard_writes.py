@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from pymongo.errors import BulkWriteError
-
 from persona_contracts import Persona, ShardRequested, TokenUsage
 from persona_contracts.events import utcnow
-from persona_infra.mongo import Collections
+from persona_infra.mongo import Collections, insert_new
 
-DUPLICATE_KEY = 11000
 PENDING, RUNNING, DONE = "pending", "running", "done"
 
 
@@ -59,11 +56,7 @@ class ShardWriter:
             }
             for part in parts
         ]
-        try:
-            await self._shards.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
+        await insert_new(self._shards, documents)
 
     async def undone(self, request_id: uuid.UUID) -> set[int]:
         cursor = self._shards.find(

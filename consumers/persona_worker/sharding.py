@@ -69,13 +69,14 @@ class Sharding:
         undone = await self.shards.undone(request.request_id)
         if not undone:
             return await self.finish(request)
-        for shard in shards or parts(request, self.size):
+        every = list(shards or parts(request, self.size))
+        for shard in every:
             if shard.shard in undone:
                 await self.sink.publish(shard)
         logger.info(
             "request {} is {} shards of up to {}: {} to generate",
             request.request_id,
-            -(-request.count // self.size),
+            len(every),
             self.size,
             len(undone),
         )

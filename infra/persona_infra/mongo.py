@@ -4,16 +4,21 @@ Uses PyMongo's native async API (``AsyncMongoClient``), the maintained successor
 of Motor, which reached end of life in May 2026.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from persona_infra.settings import Settings
 
 Document = dict[str, object]
+
+DUPLICATE_KEY = 11000
 
 # What closing the client may spend telling the server its sessions are over.
 CLOSE_BUDGET_S = 0.5
@@ -46,6 +51,25 @@ async def disconnect(client: AsyncMongoClient[Document]) -> None:
     for a courtesy the server performs itself once the sessions expire."""
     with pymongo.timeout(CLOSE_BUDGET_S):
         await client.close()
+
+
+async def insert_new(
+    collection: AsyncCollection[Document], documents: Sequence[dict[str, Any]]
+) -> list[bool]:
+    """Insert ``documents`` in one round trip; per document, ``False`` if its unique key
+    existed already (any other write error is raised).
+
+    ``ordered=False`` keeps one duplicate from blocking the rest: the idempotent writes of
+    redelivered work rely on this."""
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        duplicates = {e["index"] for e in errors}
+        return [i not in duplicates for i in range(len(documents))]
+    return [True] * len(documents)
 
 
 @dataclass(frozen=True, slots=True)

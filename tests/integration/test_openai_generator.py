@@ -26,7 +26,6 @@ from persona_contracts import BigFive, Location, PersonaDraft, Skeleton, TokenUs
 from persona_infra.settings import Settings
 from persona_llm.chat import StructuredChat, retry_after_seconds
 from persona_llm.errors import FailureKind, GenerationError
-from persona_llm.retry import Retrier
 from persona_worker.generators.base import GenerationTask
 from persona_worker.generators.openai_generator import (
     OpenAIGenerator,
@@ -39,7 +38,7 @@ from persona_worker.generators.prompts import (
     describe_level,
     estimate_tokens,
 )
-from persona_worker.resilience import ResilientGenerator
+from tests.support.factories import correcting_once
 from tests.support.fake_openai import (
     FakeOpenAI,
     Reply,
@@ -261,17 +260,9 @@ async def test_an_answer_over_a_limit_the_schema_omits_is_retried_with_the_error
     }
     fake.script(ok(content=too_long))
     outcomes: list[str] = []
-    generator = ResilientGenerator(
+    generator = correcting_once(
         make_generator(),
-        Retrier(
-            limiter=None,
-            max_retries=0,
-            max_invalid_retries=1,
-            backoff_base_s=0,
-            backoff_max_s=0,
-            on_attempt=lambda outcome, _seconds, _usage: outcomes.append(outcome),
-        ),
-        estimate_tokens=estimate_tokens,
+        on_attempt=lambda outcome, _seconds, _usage: outcomes.append(outcome),
     )
 
     result = await generator.generate(TASK)

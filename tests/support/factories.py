@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from persona_contracts import BigFive, Location, Persona, Skeleton, TokenUsage
 from persona_contracts.persona import persona_id
-from persona_worker.generators.base import GenerationTask
+from persona_llm.retry import AttemptHook, Retrier
+from persona_worker.generators.base import GenerationTask, PersonaGenerator
+from persona_worker.generators.prompts import estimate_tokens
+from persona_worker.resilience import ResilientGenerator
 
 PHARMACIST_TASK = GenerationTask(
     brief="Commuters who cycle to work",
@@ -64,3 +67,19 @@ def make_persona(
         "usage": TokenUsage(),
     }
     return Persona.model_validate({**fields, **overrides})
+
+
+def correcting_once(
+    inner: PersonaGenerator, on_attempt: AttemptHook | None = None
+) -> ResilientGenerator:
+    """``inner`` retried once after an invalid answer (the reason fed back), and never
+    after anything else, with no limiter and no waiting."""
+    retrier = Retrier(
+        limiter=None,
+        max_retries=0,
+        max_invalid_retries=1,
+        backoff_base_s=0,
+        backoff_max_s=0,
+        on_attempt=on_attempt,
+    )
+    return ResilientGenerator(inner, retrier, estimate_tokens=estimate_tokens)

@@ -127,9 +127,7 @@ class MemoryRequests:
         cancelled: bool = False,
     ) -> Settlement:
         doc = self.requests[request.request_id]
-        state = final_state(request.count, len(personas))
-        if cancelled and state is not RequestState.COMPLETED:
-            state = RequestState.CANCELLED
+        state = final_state(request.count, len(personas), cancelled=cancelled)
         new = [p for o, p in sorted(personas.items()) if o not in doc.counted]
         settlement = Settlement(state, new, len(failures) - doc.failed)
         doc.status, doc.failed = state, len(failures)
@@ -148,9 +146,7 @@ class MemoryRequests:
         cancelled: bool = False,
     ) -> RequestState:
         doc = self.requests[request.request_id]
-        state = final_state(request.count, totals.stored)
-        if cancelled and state is not RequestState.COMPLETED:
-            state = RequestState.CANCELLED
+        state = final_state(request.count, totals.stored, cancelled=cancelled)
         doc.status, doc.failed = state, len(totals.failures)
         doc.settled += 1
         return state

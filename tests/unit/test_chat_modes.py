@@ -28,7 +28,6 @@ from persona_contracts import (
 from persona_infra.settings import ResponseFormat, Settings
 from persona_llm.chat import StructuredChat, openai_client
 from persona_llm.errors import FailureKind, GenerationError
-from persona_llm.retry import Retrier
 from persona_llm.schema import strict_response_format
 from persona_worker.generators.openai_generator import (
     OpenAIGenerator,
@@ -36,8 +35,7 @@ from persona_worker.generators.openai_generator import (
     seed_for,
 )
 from persona_worker.generators.prompts import SYSTEM_PROMPT, build_messages
-from persona_worker.resilience import ResilientGenerator
-from tests.support.factories import make_task
+from tests.support.factories import correcting_once, make_task
 
 MODEL = "gpt-test-mini"
 JSON_OBJECT = ResponseFormat.JSON_OBJECT
@@ -265,16 +263,8 @@ async def test_a_json_mode_answer_is_validated_and_the_error_fed_back(
     make_client: MakeClient, wire: Wire
 ) -> None:
     wire.answers.append(httpx2.Response(200, json=completion(json.dumps({"name": "Ana"}))))
-    generator = ResilientGenerator(
-        OpenAIGenerator(make_client(), model=MODEL, response_format=JSON_OBJECT),
-        Retrier(
-            limiter=None,
-            max_retries=0,
-            max_invalid_retries=1,
-            backoff_base_s=0,
-            backoff_max_s=0,
-        ),
-        estimate_tokens=lambda _task: 1,
+    generator = correcting_once(
+        OpenAIGenerator(make_client(), model=MODEL, response_format=JSON_OBJECT)
     )
 
     result = await generator.generate(TASK)
