@@ -62,8 +62,8 @@ async def newest_first(
     start = moment_of(top) if top else utcnow()
     span, found = FIRST_SPAN, list[Any]()
     while len(found) < limit:
-        edge = start - span
-        low: str | None = time_bound(edge) if edge > EPOCH else None
+        # Compared before subtracting: far from EPOCH, start - span may leave the calendar.
+        low: str | None = time_bound(start - span) if span < start - EPOCH else None
         if low is not None and (floor is None or low > floor):
             window = {**bounds, "$gte": low}
         else:  # the last window: down to the query's own bound, or unbounded

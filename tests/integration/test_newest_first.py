@@ -86,6 +86,17 @@ async def test_a_query_with_its_own_creation_bounds_stays_within_them(
     assert len(found) == 3 * 4  # 30 minutes, 7 hours, 2 days and 45 days old
 
 
+@pytest.mark.parametrize("year", [4955, 9999])
+async def test_a_bound_far_in_the_future_reads_everything_below_it(
+    spread: AsyncCollection[Document], year: int
+) -> None:
+    """The windows stop at the epoch however far above it they start (a created_before of
+    year 4955 once stepped below year 1)."""
+    query = {"sort_key": {"$lte": time_bound(datetime(year, 11, 17, tzinfo=UTC), end=True)}}
+    found = await newest_first(spread, query, 100)
+    assert [d["sort_key"] for d in found] == await sorted_limited(spread, {}, 100)
+
+
 async def test_nothing_matching_is_an_empty_page(spread: AsyncCollection[Document]) -> None:
     assert await newest_first(spread, {"even": "neither"}, 20) == []
     assert (
