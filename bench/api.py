@@ -78,7 +78,7 @@ from persona_infra.documents import PUBLIC_PROJECTION, brief_key, to_document
 from persona_infra.mongo import Collections, Document, connect, ensure_indexes
 from persona_infra.newest_first import by_ids, newest_first
 from persona_infra.settings import Settings
-from persona_infra.stats_document import STATS_ID
+from persona_infra.stats_document import STATS_ID, newest_counted
 from persona_infra.text import terms
 from persona_worker.dedup import MinHasher, fingerprint_text
 from persona_worker.persona_writes import PersonaWriter
@@ -375,15 +375,24 @@ def _pct(samples: list[float]) -> tuple[float, float]:
 
 
 async def _raw_page(
-    personas: AsyncCollection[Document], case: Case, after: str | None
+    personas: AsyncCollection[Document],
+    stats: AsyncCollection[Document],
+    case: Case,
+    after: str | None,
 ) -> list[Document]:
-    """``PersonaQueries.page``'s reads, without turning documents into personas: newest
-    first in windows (the relevance window too, which the API then ranks)."""
+    """``PersonaQueries.page``'s reads, without turning documents into personas: where the
+    windows start, then newest first in windows (the relevance window too, which the API
+    then ranks)."""
     query = case.where.to_query()
+    start = await newest_counted(stats)
     if case.ordering is not Ordering.RELEVANCE:
-        return await newest_first(personas, query, case.limit + 1, PUBLIC_PROJECTION, below=after)
+        return await newest_first(
+            personas, query, case.limit + 1, PUBLIC_PROJECTION, below=after, start=start
+        )
     # As the API does: the window on the fields that score, then the ranked page whole.
-    window = await newest_first(personas, query, search.RANKING_WINDOW + 1, search.RANKED_FIELDS)
+    window = await newest_first(
+        personas, query, search.RANKING_WINDOW + 1, search.RANKED_FIELDS, start=start
+    )
     shown = set(_page_ids(case, window))
     await by_ids(personas, [d["_id"] for d in window if str(d["_id"]) in shown], PUBLIC_PROJECTION)
     return window
@@ -471,7 +480,7 @@ async def prepare(
     label = case.name if depth == case.deep or not case.deep else f"{case.name} (at {depth})"
     return Prepared(
         http=lambda i: client.get(case.path, params),
-        raw=lambda i: _raw_page(personas, case, after),
+        raw=lambda i: _raw_page(personas, collections.stats, case, after),
         http_ids=lambda body: [item["id"] for item in body["items"]],
         raw_ids=lambda docs: _page_ids(case, docs),
         label=label,

@@ -4,7 +4,7 @@ Pages are keyset-paginated on an indexed, unique string field (``sort_key`` or
 ``age_key``), so every page is an index range scan however deep it is. Newest-first
 pages (lists and the window a search ranks) are read in windows of creation time
 (``persona_infra.newest_first``), which the embedded database also serves from the
-index.
+index; the windows start at the newest persona the statistics counted.
 """
 
 import uuid
@@ -21,6 +21,7 @@ from persona_contracts import Persona
 from persona_infra.documents import PUBLIC_PROJECTION, from_document, time_bound
 from persona_infra.mongo import Collections
 from persona_infra.newest_first import by_ids, newest_first
+from persona_infra.stats_document import newest_counted
 from persona_infra.text import fold
 
 
@@ -97,6 +98,7 @@ class Page:
 class PersonaQueries:
     def __init__(self, collections: Collections) -> None:
         self._personas = collections.personas
+        self._stats = collections.stats
 
     async def get(self, persona_id: uuid.UUID) -> Persona | None:
         doc = await self._personas.find_one({"_id": persona_id}, PUBLIC_PROJECTION)
@@ -122,8 +124,9 @@ class PersonaQueries:
         return Page(items=[from_document(doc) for doc in docs], next_after=next_after)
 
     async def _newest(self, where: PersonaFilter, limit: int, after: str | None) -> list[Any]:
+        start = await newest_counted(self._stats)
         return await newest_first(
-            self._personas, where.to_query(), limit, PUBLIC_PROJECTION, below=after
+            self._personas, where.to_query(), limit, PUBLIC_PROJECTION, below=after, start=start
         )
 
     async def _by_age(self, where: PersonaFilter, limit: int, after: str | None) -> list[Any]:
@@ -142,8 +145,9 @@ class PersonaQueries:
             return Page(items=page.items, next_after=beyond)
         window = search.RANKING_WINDOW
         # Ranked on the fields that score, then only the page is read whole.
+        start = await newest_counted(self._stats)
         docs = await newest_first(
-            self._personas, where.to_query(), window + 1, search.RANKED_FIELDS
+            self._personas, where.to_query(), window + 1, search.RANKED_FIELDS, start=start
         )
         overflow = docs[window]["sort_key"] if len(docs) > window else None
         ordered = search.ranked(docs[:window], where.terms)

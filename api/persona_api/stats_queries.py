@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from persona_infra.documents import from_document
 from persona_infra.mongo import Collections
-from persona_infra.stats_document import STATS_ID, increments, nest, unescape
+from persona_infra.stats_document import NEWEST, STATS_ID, increments, nest, unescape
 
 DAYS = 30
 TOP_OCCUPATIONS = 10
@@ -61,13 +61,15 @@ class StatsQueries:
         Run it when the counters are in doubt, e.g. after a crash between settling a
         request and counting it; it agrees with the incremental figures otherwise."""
         totals: dict[str, float] = {"near_duplicates": 0, "failed_ordinals": 0}
+        newest = ""
         async for doc in self._personas.find({}, {"minhash": 0, "search_terms": 0}):
             totals["near_duplicates"] += int(str(doc.get("near_duplicates", 0)))
+            newest = max(newest, str(doc["sort_key"]))
             for key, value in increments([from_document(doc)]).items():
                 totals[key] = totals.get(key, 0) + value
         async for request in self._requests.find({}, {"failed": 1}):
             totals["failed_ordinals"] += int(str(request.get("failed", 0)))
-        document = nest(totals)
+        document = nest(totals) | ({NEWEST: newest} if newest else {})
         await self._stats.replace_one({"_id": STATS_ID}, document, upsert=True)
         return await self.snapshot()
 

@@ -129,5 +129,5 @@ class BatchRequestWrites(RequestWrites, Protocol):
 
 class StatsWrites(Protocol):
     async def apply(
-        self, new: Iterable[Persona], failed_delta: int = 0, near_duplicates: int = 0
+        self, new: Sequence[Persona], failed_delta: int = 0, near_duplicates: int = 0
     ) -> None: ...

@@ -1,9 +1,9 @@
 """The shards of large requests in MongoDB: who generates each one, and what it stored.
 
-One document per shard (``_id`` ``"<request_id>:<shard>"``), ``pending`` → ``running``
-→ ``done``. A worker claims a shard with a lease it renews while it generates, so a
-copy of the shard's event (a redelivery, a re-drive) is skipped while the lease lives
-and taken over once it lapsed, by a worker that then generates only what is missing.
+The document is ``persona_infra.shard_documents``. A worker claims a shard with a
+lease it renews while it generates, so a copy of the shard's event (a redelivery, a
+re-drive) is skipped while the lease lives and taken over once it lapsed, by a worker
+that then generates only what is missing.
 Claims and the move to ``done`` are conditional updates, atomic on every MongoDB-wire
 server; the worker whose update marked the shard done is the one that counts it.
 """
@@ -17,12 +17,7 @@ from typing import Any, cast
 from persona_contracts import Persona, ShardRequested, TokenUsage
 from persona_contracts.events import utcnow
 from persona_infra.mongo import Collections, insert_new
-
-PENDING, RUNNING, DONE = "pending", "running", "done"
-
-
-def shard_id(request_id: uuid.UUID, shard: int) -> str:
-    return f"{request_id}:{shard}"
+from persona_infra.shard_documents import DONE, PENDING, RUNNING, shard_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ class Sharding:
         )
         if marked:
             await self.stages.stats.apply(
-                outcome.personas.values(), len(outcome.failures), outcome.near_duplicates
+                list(outcome.personas.values()), len(outcome.failures), outcome.near_duplicates
             )
         logger.info(
             "shard {} of request {}: {} new, {} reused, {} failed",

@@ -1,11 +1,12 @@
 """The worker's counting of personas into the statistics document: one ``$inc`` per
 request delivery (see ``persona_infra.stats_document``)."""
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
 
 from persona_contracts import Persona
 from persona_infra.mongo import Collections
-from persona_infra.stats_document import STATS_ID, increments
+from persona_infra.stats_document import NEWEST, STATS_ID, increments, newest_of
 
 
 class StatsCounter:
@@ -13,7 +14,7 @@ class StatsCounter:
         self._stats = collections.stats
 
     async def apply(
-        self, new: Iterable[Persona], failed_delta: int = 0, near_duplicates: int = 0
+        self, new: Sequence[Persona], failed_delta: int = 0, near_duplicates: int = 0
     ) -> None:
         """Count personas new to the statistics and a request's quality figures: one write."""
         inc = increments(new)
@@ -23,5 +24,9 @@ class StatsCounter:
         ):
             if delta:
                 inc[name] = delta
-        if inc:
-            await self._stats.update_one({"_id": STATS_ID}, {"$inc": inc}, upsert=True)
+        if not inc:
+            return
+        update: dict[str, Any] = {"$inc": inc}
+        if newest := newest_of(new):
+            update["$max"] = {NEWEST: newest}
+        await self._stats.update_one({"_id": STATS_ID}, update, upsert=True)

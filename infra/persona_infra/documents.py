@@ -62,8 +62,11 @@ def age_key(persona: Persona) -> str:
     return f"{persona.age:03d}|{sort_key(persona)}"
 
 
-# Reads never need the worker-side fields; leaving them out keeps responses small.
-PUBLIC_PROJECTION = {"minhash": 0, "search_terms": 0, "brief_key": 0, "near_duplicates": 0}
+PUBLIC_PROJECTION = dict.fromkeys((*Persona.model_fields, "sort_key", "age_key"), 1)
+"""The persona and its cursor keys, never the worker-side fields (``minhash``, ...).
+
+Named field by field: the embedded database applies an exclusion projection at about
+twice the cost of reading whole documents (measured), an inclusion one at none."""
 
 
 def brief_key(brief: str) -> str:

@@ -1,14 +1,22 @@
 """The newest documents matching a query, read in widening windows of creation time.
 
 The embedded development database loads every document a query matches, whole,
-before it sorts and limits: "the newest 20" of 100,000 personas read all 100,000
-(15 s measured). Bounded below on ``sort_key`` it reads only that range. So the
-newest ``limit`` are read window by window, going back in time: the last
-``FIRST_SPAN``, then windows sized from the density seen so far (``GROWTH`` times
-longer at most), until ``limit`` are found, the query's own lower bound is reached, or the windows
-reach ``EPOCH`` (then one last read without a bound). Windows do not overlap, so no
-document is read twice, and each read returns only what the page still lacks (what
-it returns is projected: a caller that needs few fields asks for those only).
+before it sorts and limits, whatever the limit: "the newest 20" of 100,000 personas
+read all 100,000 (15 s measured). Bounded below on ``sort_key`` it reads only that
+range. So the newest ``limit`` are read window by window, going back in time: the last
+``FIRST_SPAN``; while windows come back empty, each ``EMPTY_GROWTH`` times longer; once
+some are found, sized from their density for what is still missing (``GROWTH`` times
+longer at most). The reads end when ``limit`` are found, the query's own lower bound
+is reached, or the windows reach ``EPOCH`` (then one last read without a bound).
+Windows do not overlap, so no document is read twice, and each read returns only what
+the page still lacks (projected: a caller that needs few fields asks for those only).
+
+What a read costs is the number of documents in its window, so the windows must not
+overshoot: an empty read costs about a millisecond and a half, a loaded document a
+tenth of one. Growing gently while empty keeps the window that reaches the first
+matches small. A store that has been idle for a day would still make the windows
+cross that day from "now" and land in one huge window: a caller that knows the newest
+``sort_key`` (the statistics keep it) passes it as ``start``.
 
 A search's terms are matched the way that server serves from the ``(search_terms,
 sort_key)`` index: one term as an equality (``$all`` is not served from it), several
@@ -31,9 +39,14 @@ from persona_infra.documents import moment_of, time_bound
 
 FIRST_SPAN = timedelta(seconds=1)
 """A second: one large request stores thousands of personas of one brief a minute."""
+MIN_SPAN = timedelta(milliseconds=10)
+EMPTY_GROWTH = 4
 GROWTH = 16
-SLACK = 1.5
+SLACK = 1.25
 """A window sized from the density seen so far asks for this much more than it needs."""
+READ_DOCS = 10
+"""What one read costs by itself, in documents loaded: a window asks for at least this
+many, or the last few missing would take a read each."""
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 """No persona is older: the windows stop here and the last read has no lower bound."""
 
@@ -47,23 +60,41 @@ async def newest_first(
     limit: int,
     projection: Mapping[str, Any] | None = None,
     below: str | None = None,
+    start: str | None = None,
 ) -> list[Any]:
     """Up to ``limit`` documents matching ``query`` (with ``projection``), newest
     ``sort_key`` first, all below the ``sort_key`` ``below`` when given (the next page
     of a keyset).
 
     ``query`` may bound ``sort_key`` itself (a creation-time filter): ``$gte`` and
-    ``$lte`` are kept, and the windows start at its upper end."""
+    ``$lte`` are kept, and the windows start at its upper end. ``start`` is a
+    ``sort_key`` where the windows begin instead of now (the newest one stored, when
+    known). Only speed depends on it: the first window is open above (up to the
+    query's own bound), so documents newer than ``start`` are found all the same."""
     bounds: dict[str, str] = dict(query.get("sort_key", {}))
     if below is not None:
         bounds["$lt"] = below
     floor = bounds.pop("$gte", None)
-    top = min(bounds.values(), default=None)
-    start = moment_of(top) if top else utcnow()
-    span, found = FIRST_SPAN, list[Any]()
+    top = min([*bounds.values(), *([start] if start else [])], default=None)
+    start_at = moment_of(top) if top else utcnow()
+    return await _windows(collection, query, limit, projection, bounds, floor, start_at)
+
+
+async def _windows(
+    collection: Collection,
+    query: Query,
+    limit: int,
+    projection: Mapping[str, Any] | None,
+    bounds: dict[str, str],
+    floor: str | None,
+    start: datetime,
+) -> list[Any]:
+    """The reads, each reaching further back from ``start`` (``reach``); ``idle`` is how
+    far the windows reached while they were all empty."""
+    reach, idle, found = FIRST_SPAN, timedelta(0), list[Any]()
     while len(found) < limit:
-        # Compared before subtracting: far from EPOCH, start - span may leave the calendar.
-        low: str | None = time_bound(start - span) if span < start - EPOCH else None
+        # Compared before subtracting: far from EPOCH, start - reach may leave the calendar.
+        low: str | None = time_bound(start - reach) if reach < start - EPOCH else None
         if low is not None and (floor is None or low > floor):
             window = {**bounds, "$gte": low}
         else:  # the last window: down to the query's own bound, or unbounded
@@ -74,7 +105,8 @@ async def newest_first(
         if low is None:
             break
         bounds = {"$lt": low}
-        span = _next_span(span, len(found), limit)
+        idle = idle if found else reach
+        reach = _next_reach(reach, idle, len(found), limit)
     return found
 
 
@@ -89,12 +121,15 @@ async def by_ids(
     return [by_id[key] for key in ids if key in by_id]
 
 
-def _next_span(span: timedelta, found: int, wanted: int) -> timedelta:
-    """How far back the windows should reach next: as far as the density seen so far
-    says ``wanted`` takes (with ``SLACK``), at least twice and at most ``GROWTH`` times
-    as far as now."""
-    factor = GROWTH if not found else min(GROWTH, max(2.0, SLACK * wanted / found))
-    return span * factor
+def _next_reach(reach: timedelta, idle: timedelta, found: int, wanted: int) -> timedelta:
+    """How far back the next window should reach: ``EMPTY_GROWTH`` times as far while
+    nothing is found; then as far as the density found past the idle stretch says the
+    rest takes (with ``SLACK``, and ``READ_DOCS`` at least), at least ``MIN_SPAN`` more
+    and ``GROWTH`` times as far at most."""
+    if not found:
+        return reach * EMPTY_GROWTH
+    step = (reach - idle) * (SLACK * max(wanted - found, READ_DOCS) / found)
+    return reach + min(max(step, MIN_SPAN), reach * (GROWTH - 1))
 
 
 def _within(query: Query, window: dict[str, str]) -> Query:

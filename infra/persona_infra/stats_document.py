@@ -7,16 +7,24 @@ document records which ordinals are counted (``RequestWriter.finish``) and the
 personas new to the statistics are applied with a single ``$inc``. The record
 is written *before* the increment, so a crash between the two can only
 under-count; a redelivery never counts a persona twice.
+
+Besides the counts it keeps ``NEWEST``, the ``sort_key`` of the newest persona
+counted: newest-first reads start their windows there rather than at "now"
+(``persona_infra.newest_first``), which spares a store idle for days a slow first page.
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
+
 from persona_contracts import Persona
+from persona_infra.documents import sort_key
 
 STATS_ID = "personas"
+NEWEST = "newest"
 AGE_BUCKETS = ((16, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 100))
 
 
@@ -55,6 +63,18 @@ def increments(personas: Iterable[Persona]) -> dict[str, int | float]:
         key = f"model.{model}.cost_usd"
         cost[key] = cost.get(key, 0.0) + persona.cost_usd
     return {**inc, **cost}
+
+
+def newest_of(personas: Sequence[Persona]) -> str | None:
+    """The ``$max`` of ``NEWEST`` that counting ``personas`` sets."""
+    return max((sort_key(persona) for persona in personas), default=None)
+
+
+async def newest_counted(stats: AsyncCollection[Any]) -> str | None:
+    """The ``sort_key`` of the newest persona counted, if any is (one small read)."""
+    doc = await stats.find_one({"_id": STATS_ID}, {NEWEST: 1})
+    newest = (doc or {}).get(NEWEST)
+    return newest if isinstance(newest, str) else None
 
 
 def nest(flat: dict[str, float]) -> dict[str, Any]:

@@ -61,6 +61,28 @@ async def test_the_newest_are_found_however_far_apart_they_are(
     assert len(found) == min(limit, 3 * len(AGES))
 
 
+@pytest.mark.parametrize(
+    "start_age",
+    [
+        timedelta(seconds=5),  # the newest counted, with newer ones not yet counted
+        timedelta(days=45),  # a start far too old: only slower
+        timedelta(days=-30),  # a start in the future
+    ],
+)
+@pytest.mark.parametrize("limit", [1, 4, 20, 100])
+async def test_a_start_hint_changes_only_where_the_windows_begin(
+    spread: AsyncCollection[Document], start_age: timedelta, limit: int
+) -> None:
+    """Documents newer than ``start`` are found too: the first window is open above."""
+    start = time_bound(NOW - start_age, end=True)
+    found = await newest_first(spread, {}, limit, start=start)
+    assert [d["sort_key"] for d in found] == await sorted_limited(spread, {}, limit)
+    below = await newest_first(spread, {}, limit, below=start, start=start)
+    assert [d["sort_key"] for d in below] == await sorted_limited(
+        spread, {"sort_key": {"$lt": start}}, limit
+    )
+
+
 async def test_pages_below_a_position_walk_everything_once(
     spread: AsyncCollection[Document],
 ) -> None:

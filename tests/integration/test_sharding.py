@@ -82,6 +82,34 @@ class SlowGenerator(CountingGenerator):
         return await super().generate(task)
 
 
+async def test_the_live_stored_count_of_a_sharded_request_is_what_the_store_holds(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
+    """While shards run, ``stored`` sums the done shards and counts the running ones: read
+    between two counts of the request's personas, it lies between them."""
+    slow = settings.model_copy(update={"request_shard_size": SHARD, "generation_concurrency": 4})
+    request = PersonaRequested(brief="commuters in Manchester", count=100, seed=7)
+    client = connect(slow)
+    personas = client[slow.mongodb_database]["personas"]
+    seen: list[tuple[int, int, int, int]] = []
+    async with serve(create_worker(slow, generator=SlowGenerator()).app):
+        await publish_requests(slow, [request])
+        await created_events(slow, request.request_id, 1)
+        while len(seen) < 100:
+            before = await personas.count_documents({"request_id": request.request_id})
+            status = (await api.get(f"/v1/requests/{request.request_id}")).json()
+            after = await personas.count_documents({"request_id": request.request_id})
+            if status["status"] != "generating":
+                break
+            seen.append((before, int(status["stored"]), after, status["shards"]["done"]))
+    await client.close()
+
+    assert all(before <= stored <= after for before, stored, after, _ in seen), seen
+    assert any(0 < stored < 100 for _, stored, _, _ in seen), seen
+    assert any(done > 0 for *_, done in seen), "no read while some shards were done"
+    assert [stored for _, stored, _, _ in seen] == sorted(stored for _, stored, _, _ in seen)
+
+
 async def test_a_cancel_stops_the_shards_not_started_and_ends_the_request_cancelled(
     settings: Settings, api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:

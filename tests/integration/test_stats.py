@@ -12,6 +12,7 @@ from persona_contracts import PersonaRequested
 from persona_infra.api_keys import generate_key, make_entry
 from persona_infra.mongo import Collections, connect
 from persona_infra.settings import Settings
+from persona_infra.stats_document import newest_counted
 from persona_producers.request_command import publish_requests
 from persona_worker.app import create_worker
 from tests.conftest import derive
@@ -35,12 +36,18 @@ async def test_incremental_stats_survive_redelivery_and_match_a_rebuild(
             await created_events(settings, request.request_id, request.count, distinct=True)
         await asyncio.sleep(0.5)  # the redelivered copy settles after its events
     client = connect(settings)
-    stats = StatsQueries(Collections.of(client[settings.mongodb_database]))
+    collections = Collections.of(client[settings.mongodb_database])
+    stats = StatsQueries(collections)
     try:
         incremental = await stats.snapshot()
+        newest = await newest_counted(collections.stats)
         rebuilt = await stats.rebuild()
+        newest_rebuilt = await newest_counted(collections.stats)
+        keys = await collections.personas.distinct("sort_key")
     finally:
         await client.close()
+    # Where newest-first reads start: the newest persona counted, kept by both ways.
+    assert newest == newest_rebuilt == max(keys)
     assert incremental.total == 7
     assert incremental.by_country.get("Japan") == 3
     assert sum(incremental.by_age_bucket.values()) == 7

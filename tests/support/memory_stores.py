@@ -24,13 +24,14 @@ from persona_contracts import (
 )
 from persona_contracts.plan import AudiencePlan, Planning
 from persona_infra.documents import brief_key, from_document
+from persona_infra.shard_documents import DONE, PENDING, RUNNING
 from persona_worker.request_writes import (
     NotStartedError,
     RequestConflictError,
     Settlement,
     final_state,
 )
-from persona_worker.shard_writes import DONE, PENDING, RUNNING, ShardTotals
+from persona_worker.shard_writes import ShardTotals
 
 
 class MemoryPersonas:
@@ -242,7 +243,7 @@ class MemoryStats:
     near_duplicates: int = 0
 
     async def apply(
-        self, new: Iterable[Persona], failed_delta: int = 0, near_duplicates: int = 0
+        self, new: Sequence[Persona], failed_delta: int = 0, near_duplicates: int = 0
     ) -> None:
         self.counted.extend(new)
         self.failed_ordinals += failed_delta
