@@ -6,8 +6,10 @@ read all 100,000 (15 s measured). Bounded below on ``sort_key`` it reads only th
 range. So the newest ``limit`` are read window by window, going back in time: the last
 ``FIRST_SPAN``; while windows come back empty, each ``EMPTY_GROWTH`` times longer; once
 some are found, sized from their density for what is still missing (``GROWTH`` times
-longer at most). The reads end when ``limit`` are found, the query's own lower bound
-is reached, or the windows reach ``EPOCH`` (then one last read without a bound).
+longer at most, and after an empty one ``EMPTY_GROWTH`` times at least: the last page
+of a store reads on to ``EPOCH``). The reads end when ``limit`` are found, the query's
+own lower bound is reached, or the windows reach ``EPOCH`` (then one last read without
+a bound).
 Windows do not overlap, so no document is read twice, and each read returns only what
 the page still lacks (projected: a caller that needs few fields asks for those only).
 
@@ -101,12 +103,13 @@ async def _windows(
             low = None
             window = {**bounds, **({"$gte": floor} if floor else {})}
         selector = _within(query, window)
-        found += await _read(collection, selector, projection, limit - len(found))
+        read = await _read(collection, selector, projection, limit - len(found))
+        found += read
         if low is None:
             break
         bounds = {"$lt": low}
         idle = idle if found else reach
-        reach = _next_reach(reach, idle, len(found), limit)
+        reach = _next_reach(reach, idle, len(found), limit, empty=not read)
     return found
 
 
@@ -121,15 +124,18 @@ async def by_ids(
     return [by_id[key] for key in ids if key in by_id]
 
 
-def _next_reach(reach: timedelta, idle: timedelta, found: int, wanted: int) -> timedelta:
-    """How far back the next window should reach: ``EMPTY_GROWTH`` times as far while
-    nothing is found; then as far as the density found past the idle stretch says the
-    rest takes (with ``SLACK``, and ``READ_DOCS`` at least), at least ``MIN_SPAN`` more
-    and ``GROWTH`` times as far at most."""
+def _next_reach(
+    reach: timedelta, idle: timedelta, found: int, wanted: int, empty: bool
+) -> timedelta:
+    """How far back the next window should reach: as far as the density found past the
+    idle stretch says the rest takes (with ``SLACK``, and ``READ_DOCS`` at least);
+    ``EMPTY_GROWTH`` times as far at least after an empty window (nothing found yet, or
+    the documents ran out), ``GROWTH`` times at most."""
+    floor = reach * EMPTY_GROWTH if empty else reach + MIN_SPAN
     if not found:
-        return reach * EMPTY_GROWTH
+        return floor
     step = (reach - idle) * (SLACK * max(wanted - found, READ_DOCS) / found)
-    return reach + min(max(step, MIN_SPAN), reach * (GROWTH - 1))
+    return min(max(reach + step, floor), reach * GROWTH)
 
 
 def _within(query: Query, window: dict[str, str]) -> Query:
