@@ -20,6 +20,8 @@ For each collection size N, on the embedded broker and database:
    first (see ``Budget``). The API logs as in production: JSON access lines at INFO.
 4. ``GET /v1/persona/{id}`` under load: wrk (2 threads, 16 connections, rotating
    ids) when it is on PATH, else an asyncio httpx loop with 16 connections.
+5. ``GET /v1/persona/export`` of the whole store in each format: rows, time, size, and
+   the API's RSS before and at its peak while streaming (memory must stay flat).
 
 Only public read endpoints are requested. When ``BENCH_API_KEY`` is set it is
 sent as ``X-API-Key``.
@@ -640,6 +642,50 @@ async def load(base_url: str, ids: list[uuid.UUID], seconds: int, use_wrk: bool)
     return await httpx_load(base_url, picks, seconds)
 
 
+# --- Exports: every persona of the store, each format, with the API's memory ---------------
+
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+RSS_SAMPLE_S = 0.05
+
+
+@dataclass
+class Export:
+    fmt: str
+    rows: int
+    seconds: float
+    megabytes: float
+    rss_before: float
+    rss_peak: float
+
+
+async def export_all(base_url: str, api_pid: int, fmt: str) -> Export:
+    """Download the whole store in ``fmt`` while sampling the API's RSS; rows are counted
+    as JSON lines or CSV records (Parquet: from the file's metadata)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    before = peak = rss_mib(api_pid)
+    body = bytearray()
+    started = time.perf_counter()
+    async with (
+        httpx.AsyncClient(base_url=base_url, timeout=600, headers=headers()) as http,
+        http.stream("GET", "/v1/persona/export", params={"format": fmt}) as response,
+    ):
+        response.raise_for_status()
+        sampled = started
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if time.perf_counter() - sampled >= RSS_SAMPLE_S:
+                peak, sampled = max(peak, rss_mib(api_pid)), time.perf_counter()
+    seconds = time.perf_counter() - started
+    if fmt == "parquet":
+        rows = pq.ParquetFile(io.BytesIO(bytes(body))).metadata.num_rows
+    else:
+        rows = body.count(b"\n") if fmt == "jsonl" else body.count(b"\r\n") - 1
+    return Export(fmt, rows, seconds, len(body) / 2**20, before, max(peak, rss_mib(api_pid)))
+
+
 # --- One size, and the report -----------------------------------------------------------------
 
 
@@ -650,6 +696,7 @@ class Run:
     load: Load
     rss_after_latency: float
     rss_after_load: float
+    exports: list[Export]
 
 
 async def run_size(stack: Stack, n: int, budget: Budget, load_seconds: int, use_wrk: bool) -> Run:
@@ -661,6 +708,7 @@ async def run_size(stack: Stack, n: int, budget: Budget, load_seconds: int, use_
         rss_latency = rss_mib(api.pid)
         under_load = await load(base_url, ids, load_seconds, use_wrk)
         rss_load = rss_mib(api.pid)
+        exports = [await export_all(base_url, api.pid, fmt) for fmt in EXPORT_FORMATS]
     finally:
         stop(api)
     mongo = connect(_patient(settings))
@@ -668,7 +716,7 @@ async def run_size(stack: Stack, n: int, budget: Budget, load_seconds: int, use_
         await mongo.drop_database(settings.mongodb_database)
     finally:
         await mongo.close()
-    return Run(n, timings, under_load, rss_latency, rss_load)
+    return Run(n, timings, under_load, rss_latency, rss_load, exports)
 
 
 # Targets as the store grows: stats stay O(1); list and search pages within 2x and 50 ms.
@@ -719,6 +767,17 @@ def report_size(run: Run, budget: Budget) -> None:
         f"API RSS: {run.rss_after_latency:.0f} MiB after the latency cases, "
         f"{run.rss_after_load:.0f} MiB after the load test (target <= 256 MiB)"
     )
+    print(f"GET /v1/persona/export of all {run.n:,} (API RSS sampled every {RSS_SAMPLE_S} s)")
+    print(
+        f"{'format':>8} {'rows':>8} {'seconds':>8} {'rows/s':>8} {'MiB':>7} "
+        f"{'RSS before':>11} {'RSS peak':>9} {'peak/before':>12}"
+    )
+    for e in run.exports:
+        print(
+            f"{e.fmt:>8} {e.rows:>8,} {e.seconds:>8.1f} {e.rows / e.seconds:>8.0f} "
+            f"{e.megabytes:>7.1f} {e.rss_before:>11.0f} {e.rss_peak:>9.0f} "
+            f"{e.rss_peak / e.rss_before:>12.2f}"
+        )
 
 
 def report(runs: list[Run]) -> None:

@@ -27,6 +27,7 @@ from persona_api import __version__
 from persona_api.auth import API_KEY_HEADER, read_gate
 from persona_api.cursor import CursorCodec
 from persona_api.deps import AppContext
+from persona_api.docs_pages import install_docs
 from persona_api.idempotency_store import IdempotencyStore
 from persona_api.key_ring import InsecureConfigurationError, KeyRing
 from persona_api.limits import TokenBuckets
@@ -139,6 +140,7 @@ def _build_context(
         http_metrics=HttpMetrics.create(registry),
         keys=keys,
         write_limiter=TokenBuckets(settings.write_rate_per_minute, settings.write_burst),
+        export_limiter=TokenBuckets(settings.export_rate_per_minute, settings.export_burst),
         dependencies=DependencyProbe(mongo, broker, process_metrics.dependency_up),
         registry=registry,
         submissions=Submissions(
@@ -200,6 +202,9 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
         # Starlette's slash redirects build their Location from the Host header, which the
         # client chooses; without them `/v1/persona/` is a 404 problem like any unknown path.
         redirect_slashes=False,
+        # Served from packaged assets instead of FastAPI's CDN pages (docs_pages.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = context
     install_problem_handlers(app)
@@ -221,13 +226,14 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=tracing, excluded_urls=",".join(sorted(PUBLIC_PATHS - {"/"}))
         )
-    docs = {p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p}
+    docs = install_docs(app)
     app.outermost = (
         partial(ObservabilityMiddleware, metrics=context.http_metrics),
         partial(
             SecurityHeadersMiddleware,
             hsts=settings.environment is Environment.PRODUCTION,
-            docs_paths=docs,
+            docs_paths=docs.pages,
+            docs_csp=docs.csp,
             private_caching=settings.reads_require_key,
         ),
     )

@@ -4,7 +4,8 @@ Keys and roles are described in ``persona_infra.api_keys``; verification is
 ``key_ring.py``. ``WriterDep`` / ``require_writer`` and ``AdminDep`` / ``require_admin``
 guard writes and admin routes; ``read_gate`` asks every read for a reader key when
 ``READS_REQUIRE_KEY`` is set (``create_app`` applies it app-wide, except to the service
-routes). ``WriteRateLimitDep`` takes a token from the caller's write bucket. A client
+routes). ``WriteRateLimitDep`` takes a token from the caller's write bucket,
+``ExportRateLimitDep`` from its export bucket. A client
 with too many unknown keys in verification at once gets a 429 (see ``KeyRing.verify``).
 """
 
@@ -18,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from persona_api.deps import AppContext, AppContextDep
 from persona_api.key_ring import OPEN, Principal, VerificationBusyError
-from persona_api.limits import retry_after
+from persona_api.limits import TokenBuckets, retry_after
 from persona_infra.api_keys import Role
 
 API_KEY_HEADER = "X-API-Key"
@@ -122,20 +123,26 @@ def read_gate(public_paths: Collection[str]) -> Callable[..., Awaitable[None]]:
     return gate_reads
 
 
-async def limit_writes(request: Request, context: AppContextDep, caller: WriterDep) -> None:
+def _take(limiter: TokenBuckets, request: Request, key_name: str | None, what: str) -> None:
     """Take a token from the caller's bucket: per key, or per client IP without one."""
-    if caller.name is not None:
-        client = f"key:{caller.name}"
-    else:
-        client = f"ip:{request.client.host if request.client else 'unknown'}"
-    wait_s = context.write_limiter.take(client)
+    client = f"key:{key_name}" if key_name is not None else f"ip:{_client_ip(request)}"
+    wait_s = limiter.take(client)
     if wait_s > 0:
         after = retry_after(wait_s)
         raise HTTPException(
-            429,
-            f"Too many write requests; retry in {after} s.",
-            headers={"Retry-After": after},
+            429, f"Too many {what}; retry in {after} s.", headers={"Retry-After": after}
         )
 
 
+async def limit_writes(request: Request, context: AppContextDep, caller: WriterDep) -> None:
+    _take(context.write_limiter, request, caller.name, "write requests")
+
+
+async def limit_exports(request: Request, context: AppContextDep) -> None:
+    """Exports read every matching persona: their own, tighter bucket. The caller is the
+    reader key the read gate verified, if reads require one."""
+    _take(context.export_limiter, request, getattr(request.state, "api_key", None), "exports")
+
+
 WriteRateLimitDep = Annotated[None, Depends(limit_writes)]
+ExportRateLimitDep = Annotated[None, Depends(limit_exports)]

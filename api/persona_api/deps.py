@@ -47,6 +47,7 @@ class AppContext:
     http_metrics: HttpMetrics
     keys: KeyRing
     write_limiter: TokenBuckets
+    export_limiter: TokenBuckets
     dependencies: DependencyProbe
     registry: CollectorRegistry
     submissions: "Submissions"

@@ -5,7 +5,8 @@ every request and the latter costs a task and a queue per request.
 
 - ``ObservabilityMiddleware``: per-route metrics, a correlation id, one access log line.
 - ``SecurityHeadersMiddleware``: nosniff, frame and referrer policies, a CSP (a strict
-  one for JSON, a looser one for the docs pages), HSTS in production, ``no-store`` on errors.
+  one for JSON, the docs pages' own for them: ``persona_api.docs_pages``), HSTS in
+  production, ``no-store`` on errors.
 - ``ProblemCORSMiddleware``: Starlette's CORS, answering a refused preflight with a problem.
 - ``BodySizeLimitMiddleware``: 413 for a body over the limit, by ``Content-Length`` before
   reading it, and while reading a body without one (chunked).
@@ -93,17 +94,6 @@ def _problem_body(status: int, detail: str, instance: str | None = None) -> byte
 
 # For JSON: nothing may load, nothing may frame it.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# For /docs and /redoc: FastAPI's pages load Swagger UI / ReDoc from jsDelivr and start
-# them with an inline script; ReDoc also uses Google Fonts and a blob: worker.
-DOCS_CSP = (
-    "default-src 'none'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' data: https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "connect-src 'self'; worker-src 'self' blob:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 HSTS = "max-age=63072000; includeSubDomains"
 PUBLIC_DIRECTIVE = re.compile(r"\bpublic\b", re.IGNORECASE)
 
@@ -120,10 +110,12 @@ class SecurityHeadersMiddleware:
         *,
         hsts: bool,
         docs_paths: Collection[str],
+        docs_csp: str = API_CSP,
         private_caching: bool = False,
     ) -> None:
         self.app = app
         self.docs_paths = frozenset(docs_paths)
+        self.docs_csp = docs_csp
         self.private_caching = private_caching
         self.common = {
             "x-content-type-options": "nosniff",
@@ -137,7 +129,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
-        csp = DOCS_CSP if path in self.docs_paths else API_CSP
+        csp = self.docs_csp if path in self.docs_paths else API_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

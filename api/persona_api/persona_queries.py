@@ -8,7 +8,7 @@ index; the windows start at the newest persona the statistics counted.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -122,6 +122,21 @@ class PersonaQueries:
         docs = docs[:limit]
         next_after = str(docs[-1][ordering.field]) if has_more and docs else None
         return Page(items=[from_document(doc) for doc in docs], next_after=next_after)
+
+    async def batches(
+        self, where: PersonaFilter, size: int, limit: int | None = None
+    ) -> AsyncIterator[list[Persona]]:
+        """Every persona ``where`` matches (up to ``limit``), newest first, ``size`` at a time:
+        one keyset page per batch, so an export of any length holds one batch."""
+        after, left = None, limit
+        while left is None or left > 0:
+            page = await self.page(where, size if left is None else min(size, left), after)
+            if page.items:
+                yield page.items
+            if page.next_after is None:
+                return
+            after = page.next_after
+            left = None if left is None else left - len(page.items)
 
     async def _newest(self, where: PersonaFilter, limit: int, after: str | None) -> list[Any]:
         start = await newest_counted(self._stats)

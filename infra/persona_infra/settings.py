@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     reads_require_key: bool = False
     write_rate_per_minute: Annotated[float, Field(ge=0, le=1_000_000)] = 30.0
     write_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
+    export_rate_per_minute: Annotated[float, Field(ge=0, le=1_000_000)] = 6.0
+    export_burst: Annotated[int, Field(ge=1, le=10_000)] = 3
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     cors_origins: CorsOrigins = ()
     # HTTP server limits (the API and the worker's port): a request head (request line and

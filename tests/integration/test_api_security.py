@@ -298,8 +298,11 @@ async def test_every_response_carries_the_security_headers(settings: Settings) -
             assert headers["x-correlation-id"], what
             assert "strict-transport-security" not in headers, what  # development
         assert responses["ok"].headers["content-security-policy"].startswith("default-src 'none'")
-        assert "cdn.jsdelivr.net" in responses["docs"].headers["content-security-policy"]
-        assert "cdn.jsdelivr.net" not in responses["ok"].headers["content-security-policy"]
+        docs_csp = responses["docs"].headers["content-security-policy"]
+        assert "script-src 'self' 'sha256-" in docs_csp
+        assert "https:" not in docs_csp
+        assert "'unsafe-inline'" not in docs_csp.split("script-src")[1].split(";")[0]
+        assert "script-src" not in responses["ok"].headers["content-security-policy"]
         assert "no-store" not in responses["ok"].headers.get("cache-control", "")
         for what in ["not found", "no route", "invalid"]:
             assert_problem(responses[what], responses[what].status_code)

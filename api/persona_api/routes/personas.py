@@ -1,22 +1,28 @@
-"""``/v1/persona``: list, search, stats, get, and the request that generates new ones."""
+"""``/v1/persona``: list, search, export, stats, get, and the request that generates new ones."""
 
 import dataclasses
+import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from loguru import logger
 
-from persona_api.auth import WriteRateLimitDep, WriterDep
+from persona_api.auth import ExportRateLimitDep, WriteRateLimitDep, WriterDep
 from persona_api.cursor import InvalidCursorError, fingerprint
 from persona_api.deps import CursorsDep, PersonaQueriesDep, RulesDep, StatsQueriesDep
+from persona_api.export_formats import Encoder, ExportFormat, encoder
 from persona_api.persona_queries import Ordering, PersonaFilter
 from persona_api.problems import PROBLEM_RESPONSES, ProblemError
 from persona_api.schemas import Accepted, CreatePersonas, PersonaPage
 from persona_api.stats_queries import Stats
 from persona_api.submissions import SubmissionsDep
 from persona_contracts import Persona, RequestState
+from persona_contracts.events import utcnow
 from persona_contracts.persona import Gender
 from persona_infra.text import MAX_QUERY_TERMS, terms
 
@@ -201,6 +207,74 @@ async def persona_stats(stats: StatsQueriesDep) -> Stats:
     Served from counters maintained as personas are stored, so its cost does not
     grow with the collection."""
     return await stats.snapshot()
+
+
+EXPORT_BATCH = 500
+"""Personas per page read (and per Parquet row group) while exporting."""
+MAX_EXPORT_ROWS = 1_000_000
+
+
+@router.get(
+    "/export",
+    summary="Export personas",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The file, streamed.",
+            "content": {fmt.media_type.split(";")[0]: {} for fmt in ExportFormat},
+        }
+    },
+)
+async def export_personas(
+    store: PersonaQueriesDep,
+    where: FilterDep,
+    _quota: ExportRateLimitDep,
+    fmt: Annotated[
+        ExportFormat,
+        Query(alias="format", description="`jsonl`, `csv` (dotted columns) or `parquet`."),
+    ] = ExportFormat.JSONL,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_EXPORT_ROWS, description="At most this many personas.")
+    ] = None,
+) -> StreamingResponse:
+    """Every persona the list's filters match (`request_id` too), newest first, streamed:
+    memory stays flat however many there are. Rate limited per key (or client IP) by
+    `EXPORT_RATE_PER_MINUTE` / `EXPORT_BURST`. A failure after the first bytes ends the
+    response without its last chunk, so a client sees an incomplete download, never a
+    file that looks whole."""
+    try:
+        encoding = encoder(fmt)
+    except ImportError:
+        raise ProblemError(
+            501,
+            "Parquet export unavailable",
+            "This API was installed without pyarrow: install `persona-pipeline-api[parquet]`, "
+            "or export `jsonl` or `csv`.",
+        ) from None
+    batches = store.batches(where, EXPORT_BATCH, limit)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        export_stream(encoding, batches),
+        media_type=fmt.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="personas-{stamp}.{fmt.value}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def export_stream(
+    encoding: Encoder, batches: AsyncIterator[list[Persona]]
+) -> AsyncIterator[bytes]:
+    rows, started = 0, time.monotonic()
+    yield encoding.header()
+    async for batch in batches:
+        rows += len(batch)
+        yield encoding.batch(batch)
+    yield encoding.footer()
+    logger.bind(component="export", rows=rows).info(
+        "exported {} personas in {:.1f} s", rows, time.monotonic() - started
+    )
 
 
 @router.get(

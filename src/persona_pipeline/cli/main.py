@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from pydantic_settings import SettingsError
-from rich.console import Console
 
 from persona_contracts.events import MAX_COST_USD, MAX_PERSONAS_PER_REQUEST
 from persona_contracts.requests import GenerationMode
-from persona_infra.settings import Settings, load_settings
+from persona_pipeline.cli.common import cli_settings, err, out
+from persona_pipeline.cli.read_commands import reads
 
 if TYPE_CHECKING:
     from persona_contracts import PersonaRequested
@@ -31,24 +30,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        err.print("[red]Invalid configuration:[/red]")
-        for error in exc.errors():
-            name = "_".join(str(p) for p in error["loc"]).upper() or "settings"
-            err.print(f"  {name}: {error['msg']}")
-        err.print("Fix the environment variables above (see the README's configuration table).")
-        raise typer.Exit(2) from None
-    except SettingsError as exc:  # a value that is not even JSON where JSON is expected
-        err.print(f"[red]Invalid configuration:[/red] {exc}")
-        err.print("Give that variable a JSON value (see the README's configuration table).")
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -59,7 +40,7 @@ def api() -> None:
     from persona_infra.http_server import HttpLimits, make_server, run_server
     from persona_infra.logging import configure_logging
 
-    settings = _settings()
+    settings = cli_settings()
     configure_logging(settings, "api")
     try:
         application = create_app(settings)
@@ -84,7 +65,7 @@ def worker() -> None:
     from persona_infra.logging import configure_logging
     from persona_worker.app import create_worker
 
-    settings = _settings()
+    settings = cli_settings()
     configure_logging(settings, "worker")
     run_server(
         make_server(
@@ -107,7 +88,7 @@ def healthcheck(
     passes when one of them answers 200."""
     import urllib.request
 
-    settings = _settings()
+    settings = cli_settings()
     for port in (settings.api_port, settings.worker_port):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout):
@@ -139,7 +120,7 @@ def dev(
     from persona_infra.logging import configure_logging
     from persona_pipeline.devstack.runner import run_dev_stack
 
-    settings = _settings()
+    settings = cli_settings()
     configure_logging(settings, "dev")
     sys.exit(run_dev_stack(settings, workers))
 
@@ -297,7 +278,7 @@ def request(
     from persona_contracts import PersonaRequested
     from persona_producers.cli import cancel_request, run_request
 
-    settings = _settings()
+    settings = cli_settings()
     if cancel is not None:
         raise typer.Exit(asyncio.run(cancel_request(settings, cancel)))
     if brief is None:
@@ -352,7 +333,7 @@ def plan(
     option gets, and where it came from."""
     from persona_pipeline.cli.plan import preview, print_plan
 
-    settings = _settings()
+    settings = cli_settings()
     event = _request_from_options(
         brief,
         count,
@@ -373,6 +354,8 @@ def plan(
     else:
         print_plan(shown, out)
 
+
+app.add_typer(reads)  # list, search, show, stats, status, export: top-level commands
 
 contracts = typer.Typer(help="The published event contracts (docs/contracts, docs/asyncapi.json).")
 app.add_typer(contracts, name="contracts")
