@@ -7,8 +7,10 @@ API's JSON for scripts. The filters are the API's own, under the same names.
 """
 
 import asyncio
+import functools
+import inspect
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -44,28 +46,47 @@ Generator = Annotated[str | None, typer.Option(help="openai or offline.")]
 PageSize = Annotated[int, typer.Option(min=1, max=100, help="Personas per page.")]
 Cursor = Annotated[str | None, typer.Option(help="`next_cursor` printed under a page.")]
 
-FILTERS = (
-    "country",
-    "city",
-    "occupation",
-    "gender",
-    "min_age",
-    "max_age",
-    "tag",
-    "interest",
-    "request_id",
-    "created_after",
-    "created_before",
-    "generator",
-)
+FILTER_OPTIONS: dict[str, Any] = {
+    "country": Country,
+    "city": City,
+    "occupation": Occupation,
+    "gender": Gender,
+    "min_age": MinAge,
+    "max_age": MaxAge,
+    "tag": Tag,
+    "interest": Interest,
+    "request_id": RequestId,
+    "created_after": CreatedAfter,
+    "created_before": CreatedBefore,
+    "generator": Generator,
+}
+"""The API's list filters, as options of every command that takes them."""
 
 
-def _query(values: Mapping[str, Any], *names: str) -> dict[str, str]:
-    """The query string of the options among ``FILTERS`` and ``names`` that were given."""
-    chosen = {name: values[name] for name in (*FILTERS, *names) if values.get(name) is not None}
-    return {
-        name: v.isoformat() if isinstance(v, datetime) else str(v) for name, v in chosen.items()
-    }
+def _query(values: Mapping[str, Any]) -> dict[str, str]:
+    """The query string of the options that were given."""
+    given = {name: value for name, value in values.items() if value is not None}
+    return {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in given.items()}
+
+
+def with_filters(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with every option of ``FILTER_OPTIONS`` besides its own; it receives
+    them as ``filters``, the query string of those given. Declared once here, so list,
+    search and export cannot drift apart."""
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "filters"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in FILTER_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_options(**values: Any) -> None:
+        filters = _query({name: values.pop(name) for name in FILTER_OPTIONS})
+        command(filters=filters, **values)
+
+    with_options.__signature__ = inspect.Signature([*own, *added])  # type: ignore[attr-defined]
+    with_options.__annotations__ = {**command.__annotations__, **FILTER_OPTIONS}
+    return with_options
 
 
 def _client(api_url: str | None) -> "PersonaApi":
@@ -97,19 +118,9 @@ def _show(body: Any, as_json: bool, render: Any) -> None:
 
 
 @reads.command("list")
+@with_filters
 def list_personas(
-    country: Country = None,
-    city: City = None,
-    occupation: Occupation = None,
-    gender: Gender = None,
-    min_age: MinAge = None,
-    max_age: MaxAge = None,
-    tag: Tag = None,
-    interest: Interest = None,
-    request_id: RequestId = None,
-    created_after: CreatedAfter = None,
-    created_before: CreatedBefore = None,
-    generator: Generator = None,
+    filters: dict[str, str],
     sort: Annotated[str, typer.Option(help="created_at (newest first) or age.")] = "created_at",
     limit: PageSize = 20,
     cursor: Cursor = None,
@@ -117,25 +128,15 @@ def list_personas(
     as_json: AsJson = False,
 ) -> None:
     """One page of stored personas, newest first; the next with --cursor."""
-    params = _query(locals(), "sort", "limit", "cursor")
+    params = {**filters, **_query({"sort": sort, "limit": limit, "cursor": cursor})}
     _show(_run(_client(api_url).get("/v1/persona", params)), as_json, print_page)
 
 
 @reads.command("search")
+@with_filters
 def search_personas(
     query: Annotated[str, typer.Argument(help="Words that must all appear.")],
-    country: Country = None,
-    city: City = None,
-    occupation: Occupation = None,
-    gender: Gender = None,
-    min_age: MinAge = None,
-    max_age: MaxAge = None,
-    tag: Tag = None,
-    interest: Interest = None,
-    request_id: RequestId = None,
-    created_after: CreatedAfter = None,
-    created_before: CreatedBefore = None,
-    generator: Generator = None,
+    filters: dict[str, str],
     sort: Annotated[str, typer.Option(help="relevance, created_at or age.")] = "relevance",
     limit: PageSize = 20,
     cursor: Cursor = None,
@@ -143,7 +144,8 @@ def search_personas(
     as_json: AsJson = False,
 ) -> None:
     """Personas whose name, occupation, place, interests or bio hold every word, best first."""
-    params = {"q": query, **_query(locals(), "sort", "limit", "cursor")}
+    paging = _query({"sort": sort, "limit": limit, "cursor": cursor})
+    params = {"q": query, **filters, **paging}
     _show(_run(_client(api_url).get("/v1/persona/search", params)), as_json, print_page)
 
 
@@ -175,25 +177,15 @@ def status(
 
 
 @reads.command("export")
+@with_filters
 def export(
+    filters: dict[str, str],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="The file to write (default stdout).")
     ] = None,
     export_format: Annotated[
         str, typer.Option("--format", help="jsonl, csv or parquet.")
     ] = "jsonl",
-    country: Country = None,
-    city: City = None,
-    occupation: Occupation = None,
-    gender: Gender = None,
-    min_age: MinAge = None,
-    max_age: MaxAge = None,
-    tag: Tag = None,
-    interest: Interest = None,
-    request_id: RequestId = None,
-    created_after: CreatedAfter = None,
-    created_before: CreatedBefore = None,
-    generator: Generator = None,
     limit: Annotated[int | None, typer.Option(min=1, max=1_000_000)] = None,
     api_url: ApiUrl = None,
 ) -> None:
@@ -201,8 +193,7 @@ def export(
     progress bar; the file appears only once it is complete."""
     from persona_pipeline.cli.export_download import download
 
-    params = {"format": export_format, **_query(locals(), "limit")}
-    client = _client(api_url)
-    rows = _run(download(client, params, output, err))
+    params = {"format": export_format, **filters, **_query({"limit": limit})}
+    rows = _run(download(_client(api_url), params, output, err))
     if output is not None:
         err.print(f"wrote {rows} personas to {output}" if rows is not None else f"wrote {output}")
