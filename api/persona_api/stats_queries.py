@@ -32,6 +32,11 @@ class Stats(BaseModel):
     total: int = Field(description="Personas stored.")
     by_country: dict[str, int]
     by_age_bucket: dict[str, int]
+    by_age_and_gender: dict[str, dict[str, int]] = Field(
+        description="Age bucket -> gender -> personas: the population pyramid. Counted for "
+        "personas stored since it was added; `POST /v1/admin/stats/rebuild` fills it for "
+        "older ones."
+    )
     top_occupations: list[OccupationCount]
     by_model: list[ModelUsage]
     prompt_tokens: int
@@ -102,6 +107,10 @@ def parse_stats(doc: dict[str, Any], today: date) -> Stats:
         total=doc.get("total", 0),
         by_country=_ranked(doc.get("country", {})),
         by_age_bucket=dict(sorted(doc.get("age", {}).items())),
+        by_age_and_gender={
+            bucket: {unescape(g): n for g, n in sorted(genders.items())}
+            for bucket, genders in sorted(doc.get("age_gender", {}).items())
+        },
         top_occupations=[
             OccupationCount(occupation=k, count=v)
             for k, v in list(occupations.items())[:TOP_OCCUPATIONS]

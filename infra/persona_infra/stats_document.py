@@ -55,6 +55,7 @@ def increments(personas: Iterable[Persona]) -> dict[str, int | float]:
         inc["total"] += 1
         inc[f"country.{escape(persona.location.country)}"] += 1
         inc[f"age.{age_bucket(persona.age)}"] += 1
+        inc[f"age_gender.{age_bucket(persona.age)}.{escape(persona.gender)}"] += 1
         inc[f"day.{persona.created_at.astimezone(UTC).date().isoformat()}"] += 1
         inc[f"occupation.{escape(persona.occupation)}"] += 1
         inc[f"model.{model}.personas"] += 1

@@ -51,6 +51,8 @@ async def test_incremental_stats_survive_redelivery_and_match_a_rebuild(
     assert incremental.total == 7
     assert incremental.by_country.get("Japan") == 3
     assert sum(incremental.by_age_bucket.values()) == 7
+    pyramid = incremental.by_age_and_gender
+    assert {b: sum(g.values()) for b, g in pyramid.items()} == incremental.by_age_bucket
     today = datetime.now(UTC).date().isoformat()
     assert len(incremental.personas_per_day) == DAYS
     assert incremental.personas_per_day[today] == 7
