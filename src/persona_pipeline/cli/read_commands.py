@@ -9,6 +9,7 @@ API's JSON for scripts. The filters are the API's own, under the same names.
 import asyncio
 import functools
 import inspect
+import json
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
 
 from persona_pipeline.cli.common import cli_settings, err, out
 from persona_pipeline.cli.read_views import print_page, print_persona, print_stats, print_status
@@ -108,10 +110,8 @@ def _run(call: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(1) from None
 
 
-def _show(body: Any, as_json: bool, render: Any) -> None:
+def _show(body: Any, as_json: bool, render: Callable[[Any, Console], None]) -> None:
     if as_json:
-        import json
-
         typer.echo(json.dumps(body, indent=2))
     else:
         render(body, out)
