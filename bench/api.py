@@ -383,10 +383,10 @@ async def _raw_page(
     after: str | None,
 ) -> list[Document]:
     """``PersonaQueries.page``'s reads, without turning documents into personas: where the
-    windows start, then newest first in windows (the relevance window too, which the API
-    then ranks)."""
+    windows start (a first page), then newest first in windows (the relevance window
+    too, which the API then ranks)."""
     query = case.where.to_query()
-    start = await newest_counted(stats)
+    start = await newest_counted(stats) if after is None else None
     if case.ordering is not Ordering.RELEVANCE:
         return await newest_first(
             personas, query, case.limit + 1, PUBLIC_PROJECTION, below=after, start=start

@@ -139,7 +139,8 @@ class PersonaQueries:
             left = None if left is None else left - len(page.items)
 
     async def _newest(self, where: PersonaFilter, limit: int, after: str | None) -> list[Any]:
-        start = await newest_counted(self._stats)
+        # Only a first page starts at the top: below a position, the windows start there.
+        start = await newest_counted(self._stats) if after is None else None
         return await newest_first(
             self._personas, where.to_query(), limit, PUBLIC_PROJECTION, below=after, start=start
         )

@@ -116,18 +116,16 @@ class RequestRecords:
             return None
         status = RequestStatus.model_validate({**doc, "request_id": doc["_id"]})
         total = doc.get("shards_total")
-        if not isinstance(total, int):
-            if status.status.is_final:
-                return status
-            live = await self._personas.count_documents({"request_id": request_id})
-            return status.model_copy(update={"stored": live, "eta_s": _eta(status, live)})
-        done, live = await self._shards_stored(request_id)
-        shards = ShardProgress(total=total, done=done)
+        shards, live = None, None
+        if isinstance(total, int):
+            done, live = await self._shards_stored(request_id)
+            shards = ShardProgress(total=total, done=done)
         if status.status.is_final:
             return status.model_copy(update={"shards": shards})
-        return status.model_copy(
-            update={"stored": live, "shards": shards, "eta_s": _eta(status, live)}
-        )
+        if live is None:
+            live = await self._personas.count_documents({"request_id": request_id})
+        eta = eta_s(status.started_at, live, status.requested)
+        return status.model_copy(update={"stored": live, "shards": shards, "eta_s": eta})
 
     async def _shards_stored(self, request_id: uuid.UUID) -> tuple[int, int]:
         """Shards done, and personas stored so far: what the done shards recorded plus a
@@ -148,10 +146,6 @@ class RequestRecords:
                     {"request_id": request_id, "ordinal": ordinals}
                 )
         return done, stored
-
-
-def _eta(status: RequestStatus, stored: int) -> float | None:
-    return eta_s(status.started_at, stored, status.requested)
 
 
 def eta_s(started_at: datetime | None, stored: int, requested: int) -> float | None:
