@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from persona_api import __version__
 from persona_api.auth import API_KEY_HEADER, read_gate
+from persona_api.console import install_console
 from persona_api.cursor import CursorCodec
 from persona_api.deps import AppContext
 from persona_api.docs_pages import install_docs
@@ -227,13 +228,13 @@ def create_app(settings: Settings, tracing: TracerProvider | None = None) -> Fas
             app, tracer_provider=tracing, excluded_urls=",".join(sorted(PUBLIC_PATHS - {"/"}))
         )
     docs = install_docs(app)
+    page_csps = dict.fromkeys(docs.pages, docs.csp) | install_console(app)
     app.outermost = (
         partial(ObservabilityMiddleware, metrics=context.http_metrics),
         partial(
             SecurityHeadersMiddleware,
             hsts=settings.environment is Environment.PRODUCTION,
-            docs_paths=docs.pages,
-            docs_csp=docs.csp,
+            page_csps=page_csps,
             private_caching=settings.reads_require_key,
         ),
     )

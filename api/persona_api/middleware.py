@@ -5,8 +5,8 @@ every request and the latter costs a task and a queue per request.
 
 - ``ObservabilityMiddleware``: per-route metrics, a correlation id, one access log line.
 - ``SecurityHeadersMiddleware``: nosniff, frame and referrer policies, a CSP (a strict
-  one for JSON, the docs pages' own for them: ``persona_api.docs_pages``), HSTS in
-  production, ``no-store`` on errors.
+  one for JSON; the HTML pages' own for them: ``persona_api.docs_pages``,
+  ``persona_api.console``), HSTS in production, ``no-store`` on errors.
 - ``ProblemCORSMiddleware``: Starlette's CORS, answering a refused preflight with a problem.
 - ``BodySizeLimitMiddleware``: 413 for a body over the limit, by ``Content-Length`` before
   reading it, and while reading a body without one (chunked).
@@ -14,7 +14,7 @@ every request and the latter costs a task and a queue per request.
 
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from loguru import logger
@@ -101,21 +101,20 @@ PUBLIC_DIRECTIVE = re.compile(r"\bpublic\b", re.IGNORECASE)
 class SecurityHeadersMiddleware:
     """Adds the security headers to every response.
 
-    With ``private_caching`` (reads need a key), ``Cache-Control: public`` becomes
-    ``private``: a shared cache must not hand a key-protected response to anyone."""
+    ``page_csps`` maps the paths of HTML pages to their own CSP; every other response
+    gets ``API_CSP``. With ``private_caching`` (reads need a key), ``Cache-Control: public``
+    becomes ``private``: a shared cache must not hand a key-protected response to anyone."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         hsts: bool,
-        docs_paths: Collection[str],
-        docs_csp: str = API_CSP,
+        page_csps: Mapping[str, str],
         private_caching: bool = False,
     ) -> None:
         self.app = app
-        self.docs_paths = frozenset(docs_paths)
-        self.docs_csp = docs_csp
+        self.page_csps = dict(page_csps)
         self.private_caching = private_caching
         self.common = {
             "x-content-type-options": "nosniff",
@@ -129,7 +128,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
-        csp = self.docs_csp if path in self.docs_paths else API_CSP
+        csp = self.page_csps.get(path, API_CSP)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

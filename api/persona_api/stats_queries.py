@@ -1,12 +1,16 @@
 """The API's statistics: read from the one counter document (never a scan of the personas),
-and recounted from scratch by the admin route when the counters are in doubt."""
+recounted from scratch by the admin route when the counters are in doubt, and counted the
+same way for the personas of one request (``of_request``)."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from persona_infra.documents import from_document
+from persona_contracts import Persona
+from persona_contracts.persona import PlanCell
+from persona_infra.documents import PUBLIC_PROJECTION, from_document
 from persona_infra.mongo import Collections
 from persona_infra.stats_document import NEWEST, STATS_ID, increments, nest, unescape
 
@@ -50,6 +54,25 @@ class Stats(BaseModel):
     failed_ordinals: int = Field(description="Personas currently failed in their requests.")
 
 
+COUNTED_PROJECTION = PUBLIC_PROJECTION | {"near_duplicates": 1}
+
+
+class _Tally:
+    """Counts personas one stored document at a time, as the worker's ``$inc`` would."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {"near_duplicates": 0}
+        self.newest = ""
+
+    def add(self, doc: dict[str, Any]) -> Persona:
+        persona = from_document(doc)
+        self.totals["near_duplicates"] += int(str(doc.get("near_duplicates", 0)))
+        self.newest = max(self.newest, str(doc["sort_key"]))
+        for key, value in increments([persona]).items():
+            self.totals[key] = self.totals.get(key, 0) + value
+        return persona
+
+
 class StatsQueries:
     def __init__(self, collections: Collections) -> None:
         self._stats = collections.stats
@@ -65,18 +88,31 @@ class StatsQueries:
 
         Run it when the counters are in doubt, e.g. after a crash between settling a
         request and counting it; it agrees with the incremental figures otherwise."""
-        totals: dict[str, float] = {"near_duplicates": 0, "failed_ordinals": 0}
-        newest = ""
-        async for doc in self._personas.find({}, {"minhash": 0, "search_terms": 0}):
-            totals["near_duplicates"] += int(str(doc.get("near_duplicates", 0)))
-            newest = max(newest, str(doc["sort_key"]))
-            for key, value in increments([from_document(doc)]).items():
-                totals[key] = totals.get(key, 0) + value
+        tally = _Tally()
+        async for doc in self._personas.find({}, COUNTED_PROJECTION):
+            tally.add(doc)
+        failed = 0
         async for request in self._requests.find({}, {"failed": 1}):
-            totals["failed_ordinals"] += int(str(request.get("failed", 0)))
-        document = nest(totals) | ({NEWEST: newest} if newest else {})
+            failed += int(str(request.get("failed", 0)))
+        document = nest(tally.totals | {"failed_ordinals": failed})
+        if tally.newest:
+            document[NEWEST] = tally.newest
         await self._stats.replace_one({"_id": STATS_ID}, document, upsert=True)
         return await self.snapshot()
+
+    async def of_request(
+        self, request_id: uuid.UUID, failed: int, today: date | None = None
+    ) -> tuple[Stats, list[PlanCell]]:
+        """The statistics of one request's personas (read by the ``(request_id, ordinal)``
+        index: at most a request's 10,000), and the plan cell each was drawn from."""
+        tally, cells = _Tally(), []
+        async for doc in self._personas.find({"request_id": request_id}, COUNTED_PROJECTION):
+            if (cell := tally.add(doc).plan_cell) is not None:
+                cells.append(cell)
+        stats = parse_stats(
+            nest(tally.totals | {"failed_ordinals": failed}), today or datetime.now(UTC).date()
+        )
+        return stats, cells
 
 
 def _ranked(counts: dict[str, int]) -> dict[str, int]:

@@ -26,6 +26,7 @@ async def root(context: AppContextDep) -> ServiceInfo:
             "plans": "/v1/plans",
             "search": "/v1/persona/search?q=",
             "stats": "/v1/persona/stats",
+            "console": "/ui",
             "docs": "/docs",
             "openapi": "/openapi.json",
             "health": "/health",

@@ -1,0 +1,43 @@
+// Builds elements from data without ever parsing it as HTML: personas are generated text,
+// so every value goes in as a text node or an attribute, never through innerHTML.
+
+export function h(tag, props, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(props ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") element.className = value;
+    else if (name === "dataset") Object.assign(element.dataset, value);
+    else if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (name === "value") element.value = value;
+    else element.setAttribute(name, value === true ? "" : String(value));
+  }
+  append(element, children);
+  return element;
+}
+
+export function append(element, children) {
+  for (const child of [children].flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+export function replace(element, ...children) {
+  element.replaceChildren();
+  return append(element, children);
+}
+
+const numbers = new Intl.NumberFormat();
+export const formatNumber = (n) => numbers.format(n);
+export const formatCost = (usd) => `$${Number(usd).toFixed(usd >= 1 ? 2 : 4)}`;
+export const formatTime = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+
+export function place(location) {
+  return [location.city, location.country].filter(Boolean).join(", ");
+}
+
+// A loading line that screen readers announce, replaced by the view once it has data.
+export function loading(what) {
+  return h("p", { class: "loading", role: "status" }, `Loading ${what}…`);
+}
