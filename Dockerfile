@@ -9,20 +9,34 @@
 # Both processes serve /health, /ready and /metrics (the api on 8080, the worker on
 # 8081); the HEALTHCHECK probes whichever of the two this container runs.
 #
-# Stage 1 builds a wheel of each part and of their runtime dependencies only (the
-# `embedded` and `test` extras are dev-only and never enter the image); stage 2
+# Stage 1 installs the web console's Chart.js with npm from api/web/package-lock.json
+# (only two static files leave it, never Node itself); stage 2 builds a wheel of each
+# part, the API's with those files, and of their runtime dependencies only (the
+# `embedded` and `test` extras are dev-only and never enter the image); stage 3
 # installs them offline from those wheels into a clean slim image without
 # compilers, and runs as the unprivileged user `app` (UID/GID 1000).
 # Configuration comes from the environment at run time (see
 # infra/persona_infra/settings.py); secrets are never baked into the image.
 
-# Pinned patch release of the base image; both stages share it so the wheels
+# Pinned patch release of the base image; both Python stages share it so the wheels
 # match the runtime's interpreter. For reproducible builds, pin the digest too:
 #   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:<digest> .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# Pinned patch release of Node (an LTS line), only for npm ci in stage 1; pin its
+# digest the same way: --build-arg NODE_IMAGE=node:24.11.1-bookworm-slim@sha256:<digest>
+ARG NODE_IMAGE=node:24.11.1-bookworm-slim
 
 # ---------------------------------------------------------------------------
-# Stage 1: build wheels
+# Stage 1: the console's npm packages, from the lockfile only
+# ---------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS console
+
+WORKDIR /console
+COPY api/web/package.json api/web/package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---------------------------------------------------------------------------
+# Stage 2: build wheels
 # ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
 
@@ -58,12 +72,17 @@ COPY audience ./audience
 COPY producers ./producers
 COPY consumers ./consumers
 COPY api ./api
+# What scripts/console-assets.sh installs for a checkout: git ignores the vendor folder.
+COPY --from=console /console/node_modules/chart.js/dist/chart.umd.min.js \
+    ./api/persona_api/static/console/vendor/chart.umd.min.js
+COPY --from=console /console/node_modules/chart.js/LICENSE.md \
+    ./api/persona_api/static/console/vendor/chart.js.LICENSE.md
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /wheels \
         ./contracts ./infra ./llm ./audience ./producers ./consumers ./api .
 
 # ---------------------------------------------------------------------------
-# Stage 2: runtime
+# Stage 3: runtime
 # ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 

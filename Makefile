@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help run test lint install install-test contracts clean
+.PHONY: help run test lint install install-test console-assets contracts clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,20 @@ $(VENV)/.installed-test: $(MANIFESTS) scripts/install-system-tools.sh | $(BIN)/p
 	scripts/install-system-tools.sh
 	touch $@ $(VENV)/.installed-embedded
 
-install: $(VENV)/.installed-embedded  ## install the service and the embedded dev stack into .venv
+# The web console's Chart.js, from npm as api/web/package-lock.json pins it.
+$(VENV)/.console-assets: api/web/package-lock.json scripts/console-assets.sh | $(BIN)/python
+	scripts/console-assets.sh
+	touch $@
 
+install: $(VENV)/.installed-embedded $(VENV)/.console-assets  ## install the service and the embedded dev stack into .venv
+
+# The console assets only after .installed-test, even with -j: on a machine without
+# npm, install-system-tools.sh installs it.
 install-test: $(VENV)/.installed-test  ## install the service, the embedded stack and the test tools (+ promtool)
+	@$(MAKE) -s --no-print-directory $(VENV)/.console-assets
+
+console-assets:  ## reinstall the web console's Chart.js (npm ci in api/web) into its vendor folder
+	scripts/console-assets.sh
 
 run: install  ## start Kafka, MongoDB, worker and API in the foreground (Ctrl-C stops all)
 	$(BIN)/persona dev
@@ -45,5 +56,6 @@ test: lint  ## lint, then the whole test suite against real servers it starts it
 contracts: install  ## regenerate docs/contracts (JSON Schema, AsyncAPI) after changing contracts/
 	$(BIN)/persona contracts export
 
-clean:  ## remove the virtualenv, local data and caches
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+clean:  ## remove the virtualenv, local data, caches and the console's npm files
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache \
+		api/web/node_modules api/persona_api/static/console/vendor

@@ -2,7 +2,9 @@
 # System tools the test suite needs beyond Python wheels:
 # - promtool and prometheus (Debian package `prometheus`) check the alert rules and
 #   scrape the running services;
-# - chromium (Debian package `chromium`), the browser the Playwright tests drive headless.
+# - chromium (Debian package `chromium`), the browser the Playwright tests drive headless;
+# - node and npm (Debian packages `nodejs` and `npm`), which scripts/console-assets.sh
+#   needs to install the web console's Chart.js (it runs after this script).
 # kubectl is used when present; the Kubernetes tests say so and skip when it is not.
 # Idempotent: installs only what is not on PATH yet.
 set -euo pipefail
@@ -14,12 +16,15 @@ fi
 if ! command -v chromium >/dev/null; then
     missing+=(chromium)
 fi
+if ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     echo "missing: ${missing[*]}. Install them (Debian/Ubuntu: apt-get install" \
-         "${missing[*]}; macOS: brew install prometheus chromium), then rerun." >&2
+         "${missing[*]}; macOS: brew install prometheus chromium node), then rerun." >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -34,3 +39,4 @@ apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
     || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
 promtool --version | head -1
 chromium --version
+echo "node $(node --version), npm $(npm --version)"

@@ -6,6 +6,8 @@
 * The image's HEALTHCHECK command, ``persona healthcheck``, is run against local
   HTTP servers to show it passes and fails when it should.
 * ``.dockerignore`` is checked with a simplified version of Docker's matching.
+* The console stage's npm files match what ``scripts/console-assets.sh`` installs for a
+  checkout, and the API's wheel takes them although git ignores them.
 """
 
 import fnmatch
@@ -39,6 +41,11 @@ SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL", re.IGNO
 NON_ROOT_USERS = {"1000", "1000:1000"}
 # A patch-pinned slim CPython image, optionally with a digest.
 PINNED_SLIM_PYTHON = re.compile(r"python:3\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?")
+# A patch-pinned Node image of any variant, optionally with a digest (it only runs npm ci).
+PINNED_NODE = re.compile(r"node:\d+\.\d+\.\d+(-[a-z0-9.]+)*(@sha256:[0-9a-f]{64})?")
+CONSOLE_ASSETS_SH = ROOT / "scripts" / "console-assets.sh"
+# The npm ci flags that decide what is installed: no dev packages, no install scripts.
+NPM_CI_FLAGS = frozenset({"--omit=dev", "--ignore-scripts"})
 API_PORT = Settings.model_fields["api_port"].default
 WORKER_PORT = Settings.model_fields["worker_port"].default
 
@@ -113,6 +120,51 @@ def runtime(stages: list[Stage]) -> Stage:
     return stages[-1]
 
 
+@pytest.fixture(scope="module")
+def console(stages: list[Stage]) -> Stage:
+    found = [stage for stage in stages if stage.base.startswith("node:")]
+    assert len(found) == 1, "expected one Node stage, which installs the console's npm files"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def python_stages(stages: list[Stage], console: Stage) -> list[Stage]:
+    return [stage for stage in stages if stage is not console]
+
+
+@pytest.fixture(scope="module")
+def builder(python_stages: list[Stage]) -> Stage:
+    return python_stages[0]
+
+
+@dataclass(frozen=True)
+class ConsoleAssets:
+    """What ``scripts/console-assets.sh`` installs, read from its variables."""
+
+    web: str  # the npm project (package.json, package-lock.json), from the repository root
+    vendor: str  # the folder the files go to, from the repository root
+    files: dict[str, str]  # source under node_modules -> name in the vendor folder
+
+
+def console_assets() -> ConsoleAssets:
+    text = CONSOLE_ASSETS_SH.read_text(encoding="utf-8")
+
+    def variable(name: str) -> str:
+        match = re.search(rf"^{name}=(\S+)$", text, re.MULTILINE)
+        assert match, f"{CONSOLE_ASSETS_SH.name} sets no {name}=..."
+        return match[1]
+
+    block = re.search(r"^assets=\(\n(.*?)^\)", text, re.MULTILINE | re.DOTALL)
+    assert block, f"{CONSOLE_ASSETS_SH.name} has no assets=( ... ) list"
+    files = {}
+    for line in block[1].splitlines():
+        (entry,) = shlex.split(line)
+        source, name = entry.split()
+        files[source] = name
+    assert files, f"{CONSOLE_ASSETS_SH.name} installs no files"
+    return ConsoleAssets(variable("web"), variable("vendor"), files)
+
+
 def exec_form(instruction: Instruction, value: str | None = None) -> list[str]:
     """The JSON-array (exec form) arguments of an instruction."""
     try:
@@ -175,27 +227,30 @@ def test_hadolint_finds_nothing() -> None:
 # --------------------------------------------------------------------------- #
 
 
-def test_dockerfile_is_multi_stage_on_one_pinned_slim_python(stages: list[Stage]) -> None:
-    assert len(stages) >= 2, "expected a build stage and a runtime stage (two FROMs)"
-    for stage in stages:
+def test_dockerfile_is_multi_stage_on_one_pinned_slim_python(
+    stages: list[Stage], python_stages: list[Stage]
+) -> None:
+    assert len(python_stages) >= 2, "expected a build stage and a runtime stage (two FROMs)"
+    assert stages[-1] is python_stages[-1], "the runtime (last) stage must be a Python one"
+    for stage in python_stages:
         assert PINNED_SLIM_PYTHON.fullmatch(stage.base), (
             f"stage {stage.name}: base image {stage.base!r} is not a patch-pinned python slim "
             "image like python:3.11.14-slim-bookworm (a digest may follow)"
         )
-    assert len({stage.base for stage in stages}) == 1, (
-        f"the stages use different base images {sorted({s.base for s in stages})}: the wheels "
-        "built in one must match the interpreter of the other"
+    assert len({stage.base for stage in python_stages}) == 1, (
+        f"the stages use different base images {sorted({s.base for s in python_stages})}: the "
+        "wheels built in one must match the interpreter of the other"
     )
-    builder = stages[0]
+    builder = python_stages[0]
     assert builder.name, "the build stage must be named so the runtime can refer to it"
     runtime_text = " ".join(i.value for i in stages[-1].instructions)
     assert f"from={builder.name}" in runtime_text, "the runtime stage does not take the wheels"
 
 
 def test_builder_builds_wheels_of_runtime_dependencies_only(
-    stages: list[Stage], instructions: list[Instruction]
+    builder: Stage, instructions: list[Instruction]
 ) -> None:
-    runs = [i.value for i in stages[0].all("RUN")]
+    runs = [i.value for i in builder.all("RUN")]
     project = [r for r in runs if re.search(r"pip wheel --no-deps\b.* \.$", r)]
     dependencies = [r for r in runs if "pip wheel" in r and "--no-deps" not in r]
     assert project, "the build stage does not build the project's wheel (pip wheel --no-deps .)"
@@ -208,9 +263,9 @@ def test_builder_builds_wheels_of_runtime_dependencies_only(
         assert extra not in every_run, f"dev-only extra {extra!r} must not enter the image"
 
 
-def test_builder_builds_a_wheel_of_every_part(stages: list[Stage]) -> None:
-    runs = [i.value for i in stages[0].all("RUN")]
-    copies = " ".join(i.value for i in stages[0].all("COPY"))
+def test_builder_builds_a_wheel_of_every_part(builder: Stage) -> None:
+    runs = [i.value for i in builder.all("RUN")]
+    copies = " ".join(i.value for i in builder.all("COPY"))
     parts_wheels = [r for r in runs if "pip wheel --no-deps" in r]
     assert parts_wheels, "the build stage builds no wheel of the parts"
     for part in workspace_parts():
@@ -220,6 +275,73 @@ def test_builder_builds_a_wheel_of_every_part(stages: list[Stage]) -> None:
         assert f"{part.folder}/pyproject.toml" in copies, (
             f"{part.folder}/pyproject.toml is not copied before the dependencies are resolved, "
             "so its dependencies would be missing from the image"
+        )
+
+
+def test_console_stage_runs_npm_ci_from_the_lockfile_on_a_pinned_node(console: Stage) -> None:
+    assert PINNED_NODE.fullmatch(console.base), (
+        f"the console stage's image {console.base!r} is not patch-pinned like "
+        "node:24.11.1-bookworm-slim (a digest may follow)"
+    )
+    assert console.name, "the console stage must be named so the builder can copy from it"
+    web = console_assets().web
+    sources = sorted(s for i in console.all("COPY") for s in copy_sources(i))
+    assert sources == [f"{web}/package-lock.json", f"{web}/package.json"], (
+        f"the console stage copies {sources}: only the npm manifests, so its layer is cached "
+        "until the lockfile changes"
+    )
+    runs = [shlex.split(i.value) for i in console.all("RUN")]
+    assert any(run[:2] == ["npm", "ci"] and set(run) >= NPM_CI_FLAGS for run in runs), (
+        f"the console stage must run npm ci {' '.join(sorted(NPM_CI_FLAGS))} (the lockfile's "
+        "exact packages, without dev packages or install scripts)"
+    )
+    assert not any("install" in run for run in runs), "npm install may change the lockfile"
+    script_ci = re.search(r"^npm ci\b.*$", CONSOLE_ASSETS_SH.read_text(encoding="utf-8"), re.M)
+    assert script_ci, f"{CONSOLE_ASSETS_SH.name} runs no npm ci"
+    assert set(script_ci[0].split()) >= NPM_CI_FLAGS, (
+        f"{CONSOLE_ASSETS_SH.name} installs otherwise than the image: {script_ci[0]}"
+    )
+
+
+def test_builder_copies_what_console_assets_sh_installs(builder: Stage, console: Stage) -> None:
+    assets = console_assets()
+    workdir = console.last("WORKDIR")
+    assert workdir is not None, "the console stage has no WORKDIR"
+    node_modules = f"{workdir.value.rstrip('/')}/node_modules/"
+    copied: dict[str, str] = {}
+    copy_positions = []
+    for instruction in builder.all("COPY"):
+        words = shlex.split(instruction.value)
+        if f"--from={console.name}" not in words:
+            continue
+        *sources, destination = [w for w in words if not w.startswith("--")]
+        assert len(sources) == 1, f"line {instruction.line}: copy one file per COPY, renamed"
+        assert sources[0].startswith(node_modules), f"line {instruction.line}: not node_modules"
+        copied[sources[0].removeprefix(node_modules)] = destination.removeprefix("./")
+        copy_positions.append(builder.instructions.index(instruction))
+    expected = {source: f"{assets.vendor}/{name}" for source, name in assets.files.items()}
+    assert copied == expected, (
+        f"the builder copies {copied} from the console stage; scripts/console-assets.sh "
+        f"installs {expected} (source under node_modules -> path from the repository root)"
+    )
+    # The builder's WORKDIR mirrors the repository: `COPY api ./api`, then the vendor files
+    # into it, then the API's wheel.
+    wheels = [builder.instructions.index(i) for i in builder.all("RUN") if "--no-deps" in i.value]
+    assert wheels, "the builder builds no wheel of the parts"
+    assert max(copy_positions) < min(wheels), (
+        "the API's wheel is built before the console's files are in"
+    )
+
+
+def test_the_api_wheel_takes_the_console_files_git_ignores() -> None:
+    assets = console_assets()
+    pyproject = tomllib.loads((ROOT / "api" / "pyproject.toml").read_text(encoding="utf-8"))
+    artifacts = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"].get("artifacts", [])
+    vendor = Path(assets.vendor).relative_to("api").as_posix()
+    for name in assets.files.values():
+        assert any(fnmatch.fnmatchcase(f"{vendor}/{name}", a) for a in artifacts), (
+            f"api/pyproject.toml: no [tool.hatch.build.targets.wheel] artifacts pattern takes "
+            f"{vendor}/{name}; hatchling leaves out what git ignores"
         )
 
 
@@ -477,6 +599,24 @@ def test_dockerignore_has_no_negations() -> None:
 )
 def test_dockerignore_excludes(path: str) -> None:
     assert is_ignored(path, dockerignore_patterns()), f".dockerignore lets {path} into the context"
+
+
+def test_dockerignore_keeps_node_modules_out_and_the_npm_manifests_in() -> None:
+    patterns = dockerignore_patterns()
+    assets = console_assets()
+    local = [
+        f"{assets.web}/node_modules/chart.js/package.json",
+        "node_modules/x/index.js",
+        *(f"{assets.vendor}/{name}" for name in assets.files.values()),
+    ]
+    for path in local:
+        assert is_ignored(path, patterns), (
+            f".dockerignore lets {path} into the context: the console stage's npm ci alone "
+            "decides the image's npm files"
+        )
+    for path in (f"{assets.web}/package.json", f"{assets.web}/package-lock.json"):
+        assert not is_ignored(path, patterns), f".dockerignore keeps out {path}, which npm ci reads"
+        assert (ROOT / path).is_file(), f"{path} is missing"
 
 
 def test_dockerignore_keeps_everything_the_build_reads(instructions: list[Instruction]) -> None:
