@@ -51,7 +51,7 @@ WORKDIR /build
 # Resolving needs only the manifests (hatchling reads metadata without the sources).
 COPY pyproject.toml README.md ./
 COPY contracts/pyproject.toml contracts/
-COPY infra/pyproject.toml runtime/
+COPY infra/pyproject.toml infra/
 COPY llm/pyproject.toml llm/
 COPY audience/pyproject.toml audience/
 COPY producers/pyproject.toml producers/
