@@ -38,9 +38,9 @@ MAX_TRAITS = 4
 MAX_TRAIT_OPTIONS = 8
 MAX_NOTES = 12
 
-Weight = Annotated[float, Field(ge=1e-9, le=1e12, allow_inf_nan=False)]
+Weight = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]
 """A relative weight; a dimension's weights are normalised into shares that sum to 1.
-The bounds keep every normalised share above zero."""
+A share is a weight too, so a normalised plan reads back from JSON as it was written."""
 Note = Annotated[str, StringConstraints(max_length=300)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
 
@@ -112,15 +112,28 @@ class TraitOption(ShareOption):
 S = TypeVar("S", bound=ShareOption)
 
 
+SUMS_TO_ONE = 1e-9
+
+
 def _normalised(options: list[S]) -> list[S]:
     """Weights as shares of their sum, so ``{"DE": 7, "NL": 3}`` reads as 70 % and 30 %;
-    an option listed twice is an error, not a silent sum."""
+    an option listed twice is an error, not a silent sum.
+
+    Shares that already sum to 1 (within float error) are kept as they are: dividing
+    again moves their last digits, so a plan read back from JSON (a preview passed as
+    ``audience``, an event a worker validates) would differ from the one recorded, and
+    its request would be refused as other content under the same id."""
     keys = [option.model_dump(exclude={"share"}) for option in options]
     for i, key in enumerate(keys):
         if key in keys[:i]:
             raise ValueError(f"an option is listed twice: {key}")
     total = sum(option.share for option in options)
-    return [option.model_copy(update={"share": option.share / total}) for option in options]
+    if abs(total - 1) <= SUMS_TO_ONE:
+        return options
+    shares = [option.model_copy(update={"share": option.share / total}) for option in options]
+    if any(option.share == 0 for option in shares):
+        raise ValueError("weights too far apart: the smallest would be a share of 0")
+    return shares
 
 
 NORMALISED = AfterValidator(_normalised)
