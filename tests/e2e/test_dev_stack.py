@@ -31,6 +31,11 @@ def dev_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
         wait_for_banner(process)
         with urllib.request.urlopen(f"http://127.0.0.1:{env['API_PORT']}/ready") as ready:
             assert ready.status == 200
+        assert process.stdout is not None
+        console = process.stdout.readline().decode().split()  # the banner's next line
+        assert console == ["Console", f"http://127.0.0.1:{env['API_PORT']}/ui"]
+        with urllib.request.urlopen(console[1]) as page:
+            assert b"Persona console" in page.read()
         yield env
     finally:
         process.send_signal(signal.SIGINT)

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, Request, Route, async_playwright
+from playwright.async_api import Browser, Page, Request, Route, ViewportSize, async_playwright
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ".artifacts/screenshots"))
 CHROMIUM_ARGS = [
@@ -36,11 +36,16 @@ def chromium() -> str:
     return found
 
 
+DESKTOP = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=390, height=844)
+
+
 @dataclass
 class Browsing:
     page: Page
     off_host: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
 
     async def screenshot(self, name: str, full_page: bool = False) -> Path:
         """Save the page as ``ARTIFACTS/<name>.png`` (Playwright makes the folder)."""
@@ -62,10 +67,11 @@ async def launched() -> AsyncIterator[Browser]:
 
 
 @asynccontextmanager
-async def browsing(browser: Browser) -> AsyncIterator[Browsing]:
+async def browsing(browser: Browser, viewport: ViewportSize = DESKTOP) -> AsyncIterator[Browsing]:
     """A fresh context and page that refuse (and record) every request off 127.0.0.1,
-    and record the page's console errors (a CSP violation among them)."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    and record every request made and the page's console errors (a CSP violation among
+    them)."""
+    context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
     seen = Browsing(page)
 
@@ -81,6 +87,7 @@ async def browsing(browser: Browser) -> AsyncIterator[Browsing]:
     await context.route("**/*", only_local)
     page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: seen.errors.append(str(exc)))
+    page.on("request", lambda request: seen.requests.append(request))
     try:
         yield seen
     finally:

@@ -155,6 +155,7 @@ def _wait_ready(url: str, alive: Callable[[], bool], timeout: float) -> bool:
 def _print_banner(settings: Settings, workers: int, startup_s: float) -> None:
     api = f"http://127.0.0.1:{settings.api_port}"
     say(f"\n[bold green]Persona pipeline is ready[/bold green] in {startup_s:.1f}s")
+    say(f"  Console     {api}/ui")
     say(f"  API         {api}   (docs: {api}/docs)")
     for port in worker_ports(settings, workers):
         say(f"  Worker      http://127.0.0.1:{port}/metrics")

@@ -100,29 +100,33 @@ function query(params, cursor) {
 
 export async function render(main, { params, signal }) {
   const page = Number(params.get("page") ?? 1);
-  replace(main, h("h1", null, "Personas"), filterForm(params), loading("personas"));
   const searching = Boolean(params.get("q"));
-  const result = await call(searching ? "v1/persona/search" : "v1/persona", { params: query(params, params.get("cursor")) });
-  if (signal.aborted) return;
-  const first = (page - 1) * PAGE_SIZE + 1;
-  const summary = result.items.length
-    ? `Showing ${first}–${first + result.items.length - 1}${result.next_cursor ? "" : " (the last page)"}`
-    : "No persona matches these filters.";
-  const next = new URLSearchParams(params);
-  next.set("cursor", result.next_cursor ?? "");
-  next.set("page", String(page + 1));
+  const results = h("div", { class: "results" }, loading("personas"));
   replace(
     main,
     h("h1", null, searching ? `Personas matching “${params.get("q")}”` : "Personas"),
     filterForm(params),
+    results,
+  );
+  const found = await call(searching ? "v1/persona/search" : "v1/persona", { params: query(params, params.get("cursor")) });
+  if (signal.aborted) return;
+  const first = (page - 1) * PAGE_SIZE + 1;
+  const summary = found.items.length
+    ? `Showing ${first}–${first + found.items.length - 1}${found.next_cursor ? "" : " (the last page)"}`
+    : "No persona matches these filters.";
+  const next = new URLSearchParams(params);
+  next.set("cursor", found.next_cursor ?? "");
+  next.set("page", String(page + 1));
+  replace(
+    results,
     h("p", { class: "summary", role: "status", id: "page-summary" }, summary),
-    cardGrid(result.items),
+    cardGrid(found.items),
     h(
       "nav",
       { class: "pager", "aria-label": "Pages" },
       page > 1 ? h("button", { type: "button", class: "secondary", onclick: () => history.back() }, "← Previous") : null,
       page > 1 ? h("a", { class: "button secondary", href: firstPage(params) }, "First page") : null,
-      result.next_cursor ? h("a", { class: "button", href: `#/personas?${next}`, rel: "next" }, "Next →") : null,
+      found.next_cursor ? h("a", { class: "button", href: `#/personas?${next}`, rel: "next" }, "Next →") : null,
     ),
   );
 }
