@@ -123,6 +123,8 @@ async def test_the_gallery_pages_filters_searches_and_opens_a_persona_by_keyboar
 
         await page.get_by_role("link", name="Next →").click()
         await expect_cards(page, ids(second))
+        await page.get_by_role("link", name="← Previous").click()
+        await expect_cards(page, ids(first))
 
         await page.goto(f"{base_of(api)}/ui#/personas")
         await page.get_by_text("Filters").click()
@@ -140,6 +142,22 @@ async def test_the_gallery_pages_filters_searches_and_opens_a_persona_by_keyboar
         await expect_cards(page, ids(nurses))
         assert len(nurses["items"]) > 0
 
+        await page.goto(f"{base_of(api)}/ui#/personas")
+        await page.get_by_text("Filters").click()
+        await page.get_by_label("Created before (UTC)").fill("2020-01-01T00:00")
+        await page.get_by_role("button", name="Apply").click()
+        await page.get_by_text("No persona matches these filters.").wait_for()
+        assert "created_before=2020-01-01T00%3A00Z" in page.url
+        # The filter shown is the filter applied: applying again keeps it.
+        assert await page.get_by_label("Created before (UTC)").input_value() == "2020-01-01T00:00"
+        await page.get_by_label("Search").fill("nurse")
+        await page.get_by_role("button", name="Apply").click()
+        await page.locator("h1", has_text="nurse").wait_for()
+        await page.locator("#page-summary", has_text="No persona matches").wait_for()
+        assert "created_before=2020-01-01T00%3A00Z" in page.url
+
+        await page.goto(f"{base_of(api)}/ui#/personas?q=nurse")
+        await expect_cards(page, ids(nurses))
         await page.locator(".card h2 a").first.focus()
         await page.keyboard.press("Enter")
         shown = nurses["items"][0]
@@ -255,9 +273,9 @@ async def test_reads_that_need_a_key_ask_for_one_and_keep_it_out_of_every_url(
         assert await page.locator(".card").count() == PAGE_SIZE
         await page.reload()  # kept for the tab's session
         await page.locator(".card").first.wait_for()
-        stored = await page.evaluate("Object.values(sessionStorage)")
+        stored = await page.evaluate("Object.entries(sessionStorage)")
         await seen.screenshot("console-key")
-    assert stored == [reader]
+    assert [name for name, value in stored if reader in value] == ["persona-console.api-key"]
     assert all(reader not in request.url for request in seen.requests)
     api_calls = [r for r in seen.requests if "/v1/" in r.url]
     assert api_calls
@@ -268,19 +286,73 @@ async def test_reads_that_need_a_key_ask_for_one_and_keep_it_out_of_every_url(
     assert "401" in seen.errors[0]
 
 
-@pytest.mark.parametrize("view", ["personas", "population"])
-async def test_the_console_fits_a_phone_screen(
-    api: httpx.AsyncClient, generated: list[dict[str, Any]], view: str
+async def test_every_view_fits_a_phone_screen(
+    api: httpx.AsyncClient, generated: list[dict[str, Any]]
 ) -> None:
+    request = generated[0]
+    persona = (await api.get("/v1/persona", params={"limit": 1})).json()["items"][0]
+    views = {
+        "personas": ("personas", ".card"),
+        "persona": (f"persona/{persona['id']}", ".bio"),
+        "population": ("population", "#chart-countries canvas"),
+        "new": ("new", "form"),
+        "request": (f"requests/{request['request_id']}", "#chart-plan-location canvas"),
+    }
+    overflow = {}
     async with launched() as browser, browsing(browser, PHONE) as seen:
         page = seen.page
-        await page.goto(f"{base_of(api)}/ui#/{view}")
-        await page.locator(".card, .chart canvas").first.wait_for()
-        await page.wait_for_timeout(400)
-        overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
-        await seen.screenshot(f"console-phone-{view}", full_page=True)
-    assert overflow <= 0
+        for name, (view, ready) in views.items():
+            await page.goto(f"{base_of(api)}/ui#/{view}")
+            await page.locator(ready).first.wait_for()
+            await page.wait_for_timeout(400)
+            overflow[name] = await page.evaluate(
+                "document.documentElement.scrollWidth - innerWidth"
+            )
+            await seen.screenshot(f"console-phone-{name}", full_page=True)
+    assert overflow == dict.fromkeys(views, 0)
     stayed_local(seen)
+
+
+async def test_a_request_is_cancelled_by_keyboard_from_its_page(api: httpx.AsyncClient) -> None:
+    """No worker runs, so the request waits; the Cancel button keeps the focus while the
+    page polls, and Enter on it ends the request cancelled."""
+    accepted = (
+        await api.post("/v1/persona", json={"brief": "dockers in Hamburg", "count": 5})
+    ).json()
+    async with launched() as browser, browsing(browser) as seen:
+        page = seen.page
+        await page.goto(f"{base_of(api)}/ui#/requests/{accepted['request_id']}")
+        cancel = page.get_by_role("button", name="Cancel the request")
+        await cancel.focus()
+        await page.wait_for_timeout(2500)  # two polls
+        focused = await page.evaluate("document.activeElement.id")
+        await page.keyboard.press("Enter")
+        await page.locator("#request-state", has_text="cancelled").wait_for()
+        await cancel.wait_for(state="hidden")  # nothing left to cancel
+        await seen.screenshot("console-request-cancelled")
+    assert focused == "cancel-request"
+    assert (await api.get(f"/v1/requests/{accepted['request_id']}")).json()["status"] == "cancelled"
+    stayed_local(seen)
+
+
+async def test_a_brief_that_cannot_be_planned_shows_the_api_reason(api: httpx.AsyncClient) -> None:
+    async with launched() as browser, browsing(browser) as seen:
+        page = seen.page
+        await page.goto(f"{base_of(api)}/ui#/new")
+        await page.get_by_label("Brief", exact=True).fill("teenagers in Berlin")
+        await page.get_by_label("Min age").fill("40")
+        await page.get_by_role("button", name="Preview the plan").click()
+        alert = page.get_by_role("alert")
+        await alert.wait_for()
+        shown = await alert.inner_text()
+    refused = await api.post(
+        "/v1/plans", json={"brief": "teenagers in Berlin", "constraints": {"min_age": 40}}
+    )
+    assert refused.status_code == 422
+    reasons = [error["msg"] for error in refused.json()["errors"]]
+    assert all(reason in shown for reason in reasons)
+    assert seen.off_host == []
+    assert len(seen.errors) == 1  # the 422 itself
 
 
 async def test_an_unknown_persona_or_request_says_so(api: httpx.AsyncClient) -> None:

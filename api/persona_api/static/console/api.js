@@ -23,14 +23,15 @@ export class ApiError extends Error {
 
 function describe(status, problem) {
   if (!problem) return `The API answered ${status}.`;
-  const fields = (problem.errors ?? []).map(
-    (error) => `${error.loc.filter((part) => part !== "body" && part !== "query").join(".")}: ${error.msg}`,
-  );
+  const fields = (problem.errors ?? []).map((error) => {
+    const where = (error.loc ?? []).filter((part) => part !== "body" && part !== "query").join(".");
+    return where ? `${where}: ${error.msg}` : error.msg;
+  });
   return [problem.detail ?? problem.title ?? `The API answered ${status}.`, ...fields].join(" ");
 }
 
 // Paths are relative ("v1/persona"), so the console works under a proxy's path prefix too.
-export function apiUrl(path, params) {
+function apiUrl(path, params) {
   const url = new URL(path, document.baseURI);
   for (const [name, value] of Object.entries(params ?? {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
@@ -38,7 +39,8 @@ export function apiUrl(path, params) {
   return url;
 }
 
-export async function call(path, { method = "GET", params, body, headers = {} } = {}) {
+// `signal` aborts the call when its view is left; the AbortError then goes to the caller.
+export async function call(path, { method = "GET", params, body, headers = {}, signal } = {}) {
   const sent = { Accept: "application/json", ...headers };
   const key = apiKey.get();
   if (key) sent["X-API-Key"] = key;
@@ -50,8 +52,10 @@ export async function call(path, { method = "GET", params, body, headers = {} } 
       headers: sent,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      signal,
     });
-  } catch {
+  } catch (error) {
+    if (signal?.aborted) throw error;
     throw new ApiError(0, { detail: "The API did not answer: is it running? Reload to retry." });
   }
   const data = await response.json().catch(() => null);

@@ -9,10 +9,12 @@ const GENDER_COLORS = { female: "#d8563b", male: "#3b6fd8", "non-binary": "#3ba7
 const TOP_COUNTRIES = 15;
 
 const library = () => (typeof window.Chart === "function" ? window.Chart : null);
+let themed = false;
 
-function themed() {
-  const Chart = library();
-  if (!Chart) return;
+// Chart.js's defaults follow the page's colours (light or dark) and reduced motion.
+function theme(Chart) {
+  if (themed) return;
+  themed = true;
   const style = getComputedStyle(document.documentElement);
   Chart.defaults.color = style.getPropertyValue("--muted").trim() || "#555";
   Chart.defaults.borderColor = style.getPropertyValue("--line").trim() || "#ddd";
@@ -35,9 +37,16 @@ function table(labels, series, format) {
   );
 }
 
+// Charts of a view that is being replaced: Chart.js keeps every chart in a registry
+// until it is destroyed.
+export function destroyCharts(root) {
+  const Chart = library();
+  for (const canvas of root.querySelectorAll("canvas")) Chart?.getChart(canvas)?.destroy();
+}
+
 // A figure: caption, canvas, and the numbers. `series` are Chart.js datasets; the chart
 // is drawn once the figure is in the document (Chart.js sizes it from its container).
-export function chart(id, title, { type = "bar", labels, series, options = {}, format = formatNumber, rowHeight }) {
+function chart(id, title, { type = "bar", labels, series, options = {}, format = formatNumber, rowHeight }) {
   const figure = h("figure", { class: "chart", id: `chart-${id}` }, h("figcaption", null, title));
   if (!labels.length) {
     figure.append(h("p", { class: "empty" }, "Nothing counted yet."));
@@ -50,7 +59,8 @@ export function chart(id, title, { type = "bar", labels, series, options = {}, f
     if (rowHeight) box.style.height = `${Math.max(160, labels.length * rowHeight + 60)}px`;
     figure.append(box);
     requestAnimationFrame(() => {
-      themed();
+      if (!canvas.isConnected) return; // the view was left before its first frame
+      theme(Chart);
       new Chart(canvas, {
         type,
         data: { labels, datasets: series.map((s, i) => ({ backgroundColor: COLORS[i % COLORS.length], borderColor: COLORS[i % COLORS.length], ...s })) },
@@ -114,8 +124,7 @@ export function occupations(stats) {
 
 export function perDay(stats) {
   const days = Object.entries(stats.personas_per_day);
-  const firstUsed = days.findIndex(([, n]) => n > 0);
-  const shown = firstUsed < 0 ? [] : days;
+  const shown = days.some(([, n]) => n > 0) ? days : [];
   return chart("per-day", "Personas per day (UTC, last 30 days)", {
     labels: shown.map(([day]) => day.slice(5)),
     series: [{ label: "Personas", data: shown.map(([, n]) => n) }],
@@ -142,7 +151,7 @@ export function models(stats) {
 }
 
 // The figures a reader looks at first, as tiles.
-export function tiles(stats, extra = []) {
+export function tiles(stats) {
   const share = stats.total ? ` (${((100 * stats.near_duplicates_caught) / stats.total).toFixed(1)} %)` : "";
   const items = [
     ["Personas", formatNumber(stats.total), "total"],
@@ -150,7 +159,6 @@ export function tiles(stats, extra = []) {
     ["Failed", formatNumber(stats.failed_ordinals), "failed"],
     ["Tokens", formatNumber(stats.total_tokens), "tokens"],
     ["Cost", formatCost(stats.cost_usd), "cost"],
-    ...extra,
   ];
   return h("dl", { class: "tiles" }, items.map(([label, value, key]) => h("div", { class: "tile", dataset: { tile: key } }, h("dt", null, label), h("dd", null, value))));
 }

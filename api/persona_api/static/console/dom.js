@@ -15,7 +15,7 @@ export function h(tag, props, ...children) {
   return element;
 }
 
-export function append(element, children) {
+function append(element, children) {
   for (const child of [children].flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     element.append(child instanceof Node ? child : String(child));
@@ -37,7 +37,6 @@ export function place(location) {
   return [location.city, location.country].filter(Boolean).join(", ");
 }
 
-// A loading line that screen readers announce, replaced by the view once it has data.
 export function loading(what) {
-  return h("p", { class: "loading", role: "status" }, `Loading ${what}…`);
+  return h("p", { class: "loading" }, `Loading ${what}…`);
 }

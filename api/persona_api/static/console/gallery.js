@@ -4,8 +4,10 @@
 
 import { call } from "./api.js";
 import { h, loading, place, replace } from "./dom.js";
+import { go } from "./navigation.js";
+import { field, genderSelect, tagList } from "./widgets.js";
 
-export const PAGE_SIZE = 24;
+const PAGE_SIZE = 24;
 const TEXT_FILTERS = [
   ["country", "Country", "name or ISO code", 60],
   ["city", "City", "", 80],
@@ -15,53 +17,45 @@ const TEXT_FILTERS = [
   ["generator", "Generator", "openai or offline", 32],
   ["request_id", "Request id", "", 36],
 ];
-export const FILTERS = [
-  "q", ...TEXT_FILTERS.map(([name]) => name), "gender", "min_age", "max_age",
-  "created_after", "created_before", "sort",
-];
-
-function field(name, label, input) {
-  return h("label", { class: `field field-${name}` }, h("span", null, label), input);
-}
+const MOMENTS = [["created_after", "Created after (UTC)"], ["created_before", "Created before (UTC)"]];
+const FILTERS = ["q", ...TEXT_FILTERS.map(([name]) => name), "gender", "min_age", "max_age", ...MOMENTS.map(([name]) => name), "sort"];
+const ZONE = /(Z|[+-]\d\d:\d\d)$/;
 
 function filterForm(params) {
   const value = (name) => params.get(name) ?? "";
+  const searching = Boolean(value("q"));
   const text = ([name, label, placeholder, max]) =>
-    field(name, label, h("input", { name, value: value(name), placeholder, maxlength: max, autocomplete: "off" }));
-  const select = (name, options) =>
-    h("select", { name }, options.map(([v, label]) => h("option", { value: v, selected: value(name) === v }, label)));
-  const age = (name, label) =>
-    field(name, label, h("input", { name, type: "number", min: 0, max: 150, inputmode: "numeric", value: value(name) }));
-  const moment = (name, label) =>
-    field(name, label, h("input", { name, type: "datetime-local", step: 1, value: value(name).slice(0, 19) }));
-  const form = h(
+    field(label, h("input", { name, value: value(name), placeholder, maxlength: max, autocomplete: "off" }));
+  const age = (name, label) => field(label, h("input", { name, type: "number", min: 0, max: 150, inputmode: "numeric", value: value(name) }));
+  // The URL holds UTC with its zone; the input takes the wall time alone.
+  const moment = ([name, label]) => field(label, h("input", { name, type: "datetime-local", step: 1, value: value(name).replace(ZONE, "") }));
+  const orders = searching ? [["", "relevance"], ["created_at", "newest first"], ["age", "youngest first"]] : [["", "newest first"], ["age", "youngest first"]];
+  return h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter personas", onsubmit: apply },
-    field("q", "Search", h("input", { name: "q", type: "search", value: value("q"), maxlength: 200, placeholder: "words in name, job, place, interests, bio" })),
+    field("Search", h("input", { name: "q", type: "search", value: value("q"), maxlength: 200, placeholder: "words in name, job, place, interests, bio" })),
     h(
       "details",
-      { open: TEXT_FILTERS.some(([n]) => params.has(n)) || params.has("gender") || params.has("min_age") || params.has("max_age") || undefined },
+      { open: FILTERS.some((name) => name !== "q" && params.has(name)) || undefined },
       h("summary", null, "Filters"),
       h(
         "div",
         { class: "filter-grid" },
         TEXT_FILTERS.map(text),
-        field("gender", "Gender", select("gender", [["", "any"], ["female", "female"], ["male", "male"], ["non-binary", "non-binary"]])),
+        field("Gender", genderSelect("any", value("gender"))),
         age("min_age", "Min age"),
         age("max_age", "Max age"),
-        moment("created_after", "Created after (UTC)"),
-        moment("created_before", "Created before (UTC)"),
-        field("sort", "Order", select("sort", [["", params.get("q") ? "relevance" : "newest first"], ["created_at", "newest first"], ["age", "youngest first"]])),
+        MOMENTS.map(moment),
+        field("Order", h("select", { name: "sort" }, orders.map(([v, label]) => h("option", { value: v, selected: value("sort") === v }, label)))),
       ),
     ),
     h(
       "div",
       { class: "actions" },
       h("button", { type: "submit" }, "Apply"),
-      h("a", { class: "button secondary", href: "#/personas" }, "Clear"),
+      h("button", { type: "button", class: "secondary", onclick: () => go("#/personas") }, "Clear"),
     ),
   );
-  return form;
 }
 
 function apply(event) {
@@ -72,68 +66,81 @@ function apply(event) {
     const value = String(data.get(name) ?? "").trim();
     if (value) params.set(name, name.startsWith("created_") ? `${value}Z` : value);
   }
-  location.hash = `#/personas?${params}`;
-}
-
-export function card(persona) {
-  return h(
-    "article",
-    { class: "card", dataset: { id: persona.id } },
-    h("h2", null, h("a", { href: `#/persona/${persona.id}` }, persona.name)),
-    h("p", { class: "meta" }, `${persona.age} · ${persona.gender} · ${place(persona.location)}`),
-    h("p", { class: "occupation" }, persona.occupation),
-    persona.tags.length ? h("ul", { class: "tags", "aria-label": "Tags" }, persona.tags.slice(0, 6).map((tag) => h("li", null, tag))) : null,
-  );
+  go(`#/personas?${params}`);
 }
 
 export function cardGrid(personas) {
-  return h("div", { class: "cards" }, personas.map(card));
-}
-
-function query(params, cursor) {
-  const sent = {};
-  for (const name of FILTERS) if (params.get(name)) sent[name] = params.get(name);
-  sent.limit = PAGE_SIZE;
-  if (cursor) sent.cursor = cursor;
-  return sent;
-}
-
-export async function render(main, { params, signal }) {
-  const page = Number(params.get("page") ?? 1);
-  const searching = Boolean(params.get("q"));
-  const results = h("div", { class: "results" }, loading("personas"));
-  replace(
-    main,
-    h("h1", null, searching ? `Personas matching “${params.get("q")}”` : "Personas"),
-    filterForm(params),
-    results,
-  );
-  const found = await call(searching ? "v1/persona/search" : "v1/persona", { params: query(params, params.get("cursor")) });
-  if (signal.aborted) return;
-  const first = (page - 1) * PAGE_SIZE + 1;
-  const summary = found.items.length
-    ? `Showing ${first}–${first + found.items.length - 1}${found.next_cursor ? "" : " (the last page)"}`
-    : "No persona matches these filters.";
-  const next = new URLSearchParams(params);
-  next.set("cursor", found.next_cursor ?? "");
-  next.set("page", String(page + 1));
-  replace(
-    results,
-    h("p", { class: "summary", role: "status", id: "page-summary" }, summary),
-    cardGrid(found.items),
-    h(
-      "nav",
-      { class: "pager", "aria-label": "Pages" },
-      page > 1 ? h("button", { type: "button", class: "secondary", onclick: () => history.back() }, "← Previous") : null,
-      page > 1 ? h("a", { class: "button secondary", href: firstPage(params) }, "First page") : null,
-      found.next_cursor ? h("a", { class: "button", href: `#/personas?${next}`, rel: "next" }, "Next →") : null,
+  return h(
+    "div",
+    { class: "cards" },
+    personas.map((persona) =>
+      h(
+        "article",
+        { class: "card", dataset: { id: persona.id } },
+        h("h2", null, h("a", { href: `#/persona/${persona.id}` }, persona.name)),
+        h("p", { class: "meta" }, `${persona.age} · ${persona.gender} · ${place(persona.location)}`),
+        h("p", { class: "occupation" }, persona.occupation),
+        tagList(persona.tags.slice(0, 6)),
+      ),
     ),
   );
 }
 
-function firstPage(params) {
-  const first = new URLSearchParams(params);
-  first.delete("cursor");
-  first.delete("page");
-  return `#/personas?${first}`;
+// The cursor of every page seen for the current filters, kept for the tab's session so
+// Previous is a real link (it works in a new tab, unlike the browser's Back); a page
+// reached by a shared link has no known previous page and offers the first one.
+const TRAIL = "persona-console.trail";
+
+function trailOf(params, page, cursor) {
+  const query = new URLSearchParams(params);
+  query.delete("cursor");
+  query.delete("page");
+  query.sort();
+  const saved = JSON.parse(sessionStorage.getItem(TRAIL) ?? "{}");
+  const trail = saved.query === String(query) ? saved.cursors.slice(0, page) : [];
+  trail[page - 1] = cursor ?? "";
+  sessionStorage.setItem(TRAIL, JSON.stringify({ query: String(query), cursors: trail }));
+  return trail;
+}
+
+function pageLink(params, page, cursor) {
+  const target = new URLSearchParams(params);
+  target.delete("cursor");
+  target.delete("page");
+  if (cursor) target.set("cursor", cursor);
+  if (page > 1) target.set("page", String(page));
+  return `#/personas?${target}`;
+}
+
+function query(params) {
+  const sent = { limit: PAGE_SIZE };
+  for (const name of [...FILTERS, "cursor"]) if (params.get(name)) sent[name] = params.get(name);
+  return sent;
+}
+
+export async function render(main, { params, signal }) {
+  const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
+  const searching = Boolean(params.get("q"));
+  const shown = h("div", { class: "gallery" }, loading("personas"));
+  replace(main, h("h1", null, searching ? `Personas matching “${params.get("q")}”` : "Personas"), filterForm(params), shown);
+  const found = await call(searching ? "v1/persona/search" : "v1/persona", { params: query(params), signal });
+  if (signal.aborted) return;
+  const trail = trailOf(params, page, params.get("cursor"));
+  const first = (page - 1) * PAGE_SIZE + 1;
+  const summary = found.items.length
+    ? `Showing ${first}–${first + found.items.length - 1}${found.next_cursor ? "" : " (the last page)"}`
+    : "No persona matches these filters.";
+  const previous = page > 1 && trail[page - 2] !== undefined ? pageLink(params, page - 1, trail[page - 2]) : null;
+  replace(
+    shown,
+    h("p", { class: "summary", id: "page-summary" }, summary),
+    cardGrid(found.items),
+    h(
+      "nav",
+      { class: "pager", "aria-label": "Pages" },
+      previous ? h("a", { class: "button secondary", href: previous, rel: "prev" }, "← Previous") : null,
+      page > 2 || (page > 1 && !previous) ? h("a", { class: "button secondary", href: pageLink(params, 1) }, "First page") : null,
+      found.next_cursor ? h("a", { class: "button", href: pageLink(params, page + 1, found.next_cursor), rel: "next" }, "Next →") : null,
+    ),
+  );
 }

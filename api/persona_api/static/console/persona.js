@@ -2,19 +2,11 @@
 
 import { call } from "./api.js";
 import { formatCost, formatNumber, formatTime, h, loading, place, replace } from "./dom.js";
+import { bulletList, facts, tagList } from "./widgets.js";
 
 const TRAITS = ["openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"];
 
-const list = (items) => h("ul", null, items.map((item) => h("li", null, item)));
 const section = (title, ...content) => h("section", null, h("h2", null, title), ...content);
-
-function facts(rows) {
-  return h(
-    "dl",
-    { class: "facts" },
-    rows.filter(([, value]) => value !== null && value !== undefined && value !== "").map(([term, value]) => [h("dt", null, term), h("dd", null, value)]),
-  );
-}
 
 function personality(scores) {
   return h(
@@ -27,11 +19,17 @@ function personality(scores) {
   );
 }
 
+function planCell(cell) {
+  if (!cell) return null;
+  const traits = Object.entries(cell.traits).map(([name, value]) => `${name}: ${value}`);
+  return [cell.location, cell.age_band, cell.gender, cell.occupation, ...traits].join(" · ");
+}
+
 export async function render(main, { id, signal }) {
   replace(main, loading("the persona"));
-  const persona = await call(`v1/persona/${id}`);
+  const persona = await call(`v1/persona/${id}`, { signal });
   if (signal.aborted) return;
-  const cell = persona.plan_cell;
+  document.title = `${persona.name} · Persona console`;
   replace(
     main,
     h("p", null, h("a", { href: "#/personas" }, "← All personas")),
@@ -44,10 +42,10 @@ export async function render(main, { id, signal }) {
         "div",
         null,
         section("Bio", h("p", { class: "bio" }, persona.bio)),
-        section("Interests", list(persona.interests)),
-        section("Goals", list(persona.goals)),
-        section("Pain points", list(persona.pain_points)),
-        persona.tags.length ? section("Tags", h("ul", { class: "tags" }, persona.tags.map((tag) => h("li", null, tag)))) : null,
+        section("Interests", bulletList(persona.interests)),
+        section("Goals", bulletList(persona.goals)),
+        section("Pain points", bulletList(persona.pain_points)),
+        persona.tags.length ? section("Tags", tagList(persona.tags)) : null,
       ),
       h(
         "aside",
@@ -58,7 +56,7 @@ export async function render(main, { id, signal }) {
           facts([
             ["Region", persona.location.region],
             ["Country code", persona.location.country_code],
-            ["Plan cell", cell ? [cell.location, cell.age_band, cell.gender, cell.occupation, ...Object.entries(cell.traits).map(([k, v]) => `${k}: ${v}`)].join(" · ") : null],
+            ["Plan cell", planCell(persona.plan_cell)],
             ["Request", h("a", { href: `#/requests/${persona.request_id}` }, persona.request_id)],
             ["Ordinal", persona.ordinal],
             ["Near-duplicate of", persona.near_duplicate_of ? h("a", { href: `#/persona/${persona.near_duplicate_of}` }, persona.near_duplicate_of) : null],

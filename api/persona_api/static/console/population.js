@@ -3,10 +3,11 @@
 import { call } from "./api.js";
 import { h, loading, replace } from "./dom.js";
 import { population, tiles } from "./charts.js";
+import { go } from "./navigation.js";
 
 export async function render(main, { signal }) {
   replace(main, h("h1", null, "Population"), loading("the statistics"));
-  const stats = await call("v1/persona/stats");
+  const stats = await call("v1/persona/stats", { signal });
   if (signal.aborted) return;
   replace(
     main,
@@ -14,6 +15,6 @@ export async function render(main, { signal }) {
     h("p", { class: "lead" }, "Every stored persona, counted as it was stored."),
     tiles(stats),
     population(stats),
-    h("p", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: () => render(main, { signal }) }, "Refresh")),
+    h("p", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: () => go(location.hash) }, "Refresh")),
   );
 }
