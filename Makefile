@@ -27,17 +27,19 @@ $(VENV)/.installed-test: $(MANIFESTS) scripts/install-system-tools.sh | $(BIN)/p
 	scripts/install-system-tools.sh
 	touch $@ $(VENV)/.installed-embedded
 
-# The web console's Chart.js, from npm as api/web/package-lock.json pins it.
-$(VENV)/.console-assets: api/web/package-lock.json scripts/console-assets.sh | $(BIN)/python
+# The web console's Chart.js, from npm as api/web/package-lock.json pins it. The target is
+# the installed file itself, so a vendor folder removed by hand is installed again.
+CONSOLE_ASSET := api/persona_api/static/console/vendor/chart.umd.min.js
+$(CONSOLE_ASSET): api/web/package-lock.json scripts/console-assets.sh
 	scripts/console-assets.sh
 	touch $@
 
-install: $(VENV)/.installed-embedded $(VENV)/.console-assets  ## install the service and the embedded dev stack into .venv
+install: $(VENV)/.installed-embedded $(CONSOLE_ASSET)  ## install the service and the embedded dev stack into .venv
 
 # The console assets only after .installed-test, even with -j: on a machine without
 # npm, install-system-tools.sh installs it.
 install-test: $(VENV)/.installed-test  ## install the service, the embedded stack and the test tools (+ promtool)
-	@$(MAKE) -s --no-print-directory $(VENV)/.console-assets
+	@$(MAKE) -s --no-print-directory $(CONSOLE_ASSET)
 
 console-assets:  ## reinstall the web console's Chart.js (npm ci in api/web) into its vendor folder
 	scripts/console-assets.sh

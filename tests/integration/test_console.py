@@ -7,10 +7,13 @@ appear, and each view leaves a screenshot in ``.artifacts/screenshots``.
 """
 
 import asyncio
+import csv
+import io
 import re
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -81,6 +84,14 @@ async def chart(page: Page, name: str) -> dict[str, Any]:
     return data
 
 
+async def saved_by_browser(page: Page, button: str) -> str:
+    """Press a download button; the file the browser saved."""
+    async with page.expect_download() as downloading:
+        await page.get_by_role("button", name=button).click()
+    saved = Path(await (await downloading.value).path())
+    return await asyncio.to_thread(saved.read_text, encoding="utf-8")
+
+
 def stayed_local(seen: Browsing) -> None:
     assert seen.off_host == []
     assert seen.errors == []
@@ -135,6 +146,10 @@ async def test_the_gallery_pages_filters_searches_and_opens_a_persona_by_keyboar
         places = await page.locator(".card .meta").all_inner_texts()
         assert all(place.endswith("Portugal") for place in places)
         await seen.screenshot("console-gallery-filtered", full_page=True)
+        exported = await saved_by_browser(page, "CSV")
+        assert sorted(row["id"] for row in csv.DictReader(io.StringIO(exported))) == sorted(
+            ids(portugal)
+        )
 
         await page.goto(f"{base_of(api)}/ui#/personas")
         await page.get_by_label("Search").fill("nurse")
@@ -274,8 +289,10 @@ async def test_reads_that_need_a_key_ask_for_one_and_keep_it_out_of_every_url(
         await page.reload()  # kept for the tab's session
         await page.locator(".card").first.wait_for()
         stored = await page.evaluate("Object.entries(sessionStorage)")
+        exported = await saved_by_browser(page, "JSON Lines")  # through fetch, with the key
         await seen.screenshot("console-key")
     assert [name for name, value in stored if reader in value] == ["persona-console.api-key"]
+    assert len(exported.splitlines()) == sum(BRIEFS.values())
     assert all(reader not in request.url for request in seen.requests)
     api_calls = [r for r in seen.requests if "/v1/" in r.url]
     assert api_calls

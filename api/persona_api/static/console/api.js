@@ -62,3 +62,23 @@ export async function call(path, { method = "GET", params, body, headers = {}, s
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
+
+// A file from the API, saved by the browser. Without a key the browser fetches it itself
+// and streams it to disk; with one it must come through fetch (a link cannot send a
+// header) and is held in memory until saved: `persona export` is for the largest.
+export async function download(path, params, filename) {
+  const url = apiUrl(path, params);
+  const link = document.createElement("a");
+  link.download = filename;
+  const key = apiKey.get();
+  if (!key) {
+    link.href = url;
+    link.click();
+    return;
+  }
+  const response = await fetch(url, { headers: { "X-API-Key": key }, cache: "no-store" });
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  link.href = URL.createObjectURL(await response.blob());
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}

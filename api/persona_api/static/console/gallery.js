@@ -2,8 +2,9 @@
 // The filters live in the URL's fragment, so a filtered page can be bookmarked and shared
 // (the API key never is: it stays in session storage).
 
-import { call } from "./api.js";
+import { call, download } from "./api.js";
 import { h, loading, place, replace } from "./dom.js";
+import { errorBox } from "./errors.js";
 import { go } from "./navigation.js";
 import { field, genderSelect, tagList } from "./widgets.js";
 
@@ -112,6 +113,29 @@ function pageLink(params, page, cursor) {
   return `#/personas?${target}`;
 }
 
+// The export takes the list's filters (not search words, sort or paging).
+const EXPORTS = [["jsonl", "JSON Lines"], ["csv", "CSV"], ["parquet", "Parquet"]];
+
+function downloads(params) {
+  const filters = Object.fromEntries(FILTERS.filter((name) => !["q", "sort"].includes(name) && params.get(name)).map((name) => [name, params.get(name)]));
+  const problem = h("div");
+  const save = async (format) => {
+    replace(problem);
+    try {
+      await download("v1/persona/export", { ...filters, format }, `personas.${format}`);
+    } catch (error) {
+      replace(problem, errorBox(error));
+    }
+  };
+  return h(
+    "div",
+    { class: "downloads" },
+    h("span", null, "Download every persona these filters match:"),
+    EXPORTS.map(([format, label]) => h("button", { type: "button", class: "secondary", onclick: () => save(format) }, label)),
+    problem,
+  );
+}
+
 function query(params) {
   const sent = { limit: PAGE_SIZE };
   for (const name of [...FILTERS, "cursor"]) if (params.get(name)) sent[name] = params.get(name);
@@ -134,6 +158,7 @@ export async function render(main, { params, signal }) {
   replace(
     shown,
     h("p", { class: "summary", id: "page-summary" }, summary),
+    searching || !found.items.length ? null : downloads(params),
     cardGrid(found.items),
     h(
       "nav",
