@@ -11,11 +11,12 @@ or style at all.
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from loguru import logger
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 PAGE = "/ui"
@@ -25,7 +26,16 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-PAGE_CACHE_CONTROL = "no-cache"  # revalidate, so a new version's page is never stale
+# Revalidated on every load (a 304 while unchanged), so after an upgrade the page never
+# runs with the previous version's scripts.
+REVALIDATE = "no-cache"
+
+
+class _RevalidatedFiles(StaticFiles):
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.setdefault("Cache-Control", REVALIDATE)
+        return response
 
 
 def static_dir() -> Path:
@@ -43,10 +53,10 @@ def install_console(app: FastAPI) -> dict[str, str]:
             CHART_SCRIPT,
         )
     page = (folder / "index.html").read_text(encoding="utf-8")
-    app.mount(ASSETS, StaticFiles(directory=folder), name="console-assets")
+    app.mount(ASSETS, _RevalidatedFiles(directory=folder), name="console-assets")
 
     async def serve_page(request: Request) -> HTMLResponse:
-        return HTMLResponse(page, headers={"Cache-Control": PAGE_CACHE_CONTROL})
+        return HTMLResponse(page, headers={"Cache-Control": REVALIDATE})
 
     app.add_route(PAGE, serve_page, include_in_schema=False)
     return {PAGE: CSP}

@@ -110,10 +110,15 @@ async def test_the_console_page_and_its_assets_are_served_offline_under_a_strict
     assert "http" not in csp
     assets = re.findall(r'(?:src|href)="(ui/assets/[^"]+)"', page.text)
     assert "ui/assets/vendor/chart.umd.min.js" in assets
+    assert page.headers["cache-control"] == "no-cache"
     for asset in assets:
         served = await api.get(f"/{asset}")
         assert served.status_code == 200, asset
         assert served.headers["content-type"].split(";")[0] in {"text/javascript", "text/css"}
+        # Revalidated, so an upgrade never runs with old scripts; unchanged, it is a 304.
+        assert served.headers["cache-control"] == "no-cache"
+        again = await api.get(f"/{asset}", headers={"If-None-Match": served.headers["etag"]})
+        assert again.status_code == 304
     assert (await api.get("/")).json()["links"]["console"] == "/ui"
 
 
