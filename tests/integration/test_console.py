@@ -148,6 +148,8 @@ async def test_the_gallery_pages_filters_searches_and_opens_a_persona_by_keyboar
         await page.get_by_role("button", name="Apply").click()
         await expect_cards(page, ids(portugal))
         assert len(portugal["items"]) == BRIEFS["retired teachers in Lisbon"]
+        # Screen readers hear what was found, from a live region that stays in the page.
+        assert await page.locator("#announcer").text_content() == "Showing 1–20 (the last page)"
         places = await page.locator(".card .meta").all_inner_texts()
         assert all(place.endswith("Portugal") for place in places)
         await seen.screenshot("console-gallery-filtered", full_page=True)
@@ -166,7 +168,7 @@ async def test_the_gallery_pages_filters_searches_and_opens_a_persona_by_keyboar
         await page.get_by_text("Filters").click()
         await page.get_by_label("Created before (UTC)").fill("2020-01-01T00:00")
         await page.get_by_role("button", name="Apply").click()
-        await page.get_by_text("No persona matches these filters.").wait_for()
+        await page.locator("#page-summary", has_text="No persona matches").wait_for()
         assert "created_before=2020-01-01T00%3A00Z" in page.url
         # The filter shown is the filter applied: applying again keeps it.
         assert await page.get_by_label("Created before (UTC)").input_value() == "2020-01-01T00:00"

@@ -40,3 +40,10 @@ export function place(location) {
 export function loading(what) {
   return h("p", { class: "loading" }, `Loading ${what}…`);
 }
+
+// Tells screen readers what a view found (a page of results, a request's new state)
+// through one live region that stays in the document: a region inserted with its text
+// is often not read at all.
+export function announce(text) {
+  document.getElementById("announcer").textContent = text;
+}

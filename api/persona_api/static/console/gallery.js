@@ -3,7 +3,7 @@
 // (the API key never is: it stays in session storage).
 
 import { call, download } from "./api.js";
-import { h, loading, place, replace } from "./dom.js";
+import { announce, h, loading, place, replace } from "./dom.js";
 import { errorBox } from "./errors.js";
 import { go } from "./navigation.js";
 import { field, genderSelect, tagList } from "./widgets.js";
@@ -154,6 +154,7 @@ export async function render(main, { params, signal }) {
   const summary = found.items.length
     ? `Showing ${first}–${first + found.items.length - 1}${found.next_cursor ? "" : " (the last page)"}`
     : "No persona matches these filters.";
+  announce(summary);
   const previous = page > 1 && trail[page - 2] !== undefined ? pageLink(params, page - 1, trail[page - 2]) : null;
   replace(
     shown,

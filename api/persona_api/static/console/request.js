@@ -2,7 +2,7 @@
 // once it ends its population next to the plan it was drawn from.
 
 import { ApiError, call } from "./api.js";
-import { formatCost, formatNumber, formatTime, h, loading, replace } from "./dom.js";
+import { announce, formatCost, formatNumber, formatTime, h, loading, replace } from "./dom.js";
 import { errorBox } from "./errors.js";
 import { cardGrid } from "./gallery.js";
 import { planned, population, tiles } from "./charts.js";
@@ -57,7 +57,7 @@ function progressPanel(id, onCancelled) {
     "section",
     { class: "progress", "aria-labelledby": "progress-title" },
     h("h2", { id: "progress-title" }, "Progress"),
-    h("p", { "aria-live": "polite" }, state, eta),
+    h("p", null, state, eta),
     bar,
     counts,
     details,
@@ -66,7 +66,9 @@ function progressPanel(id, onCancelled) {
   );
   function update(status) {
     const final = FINAL.has(status.status);
-    state.textContent = status.cancel_requested && !final ? `${status.status} (cancelling)` : status.status;
+    const shown = status.cancel_requested && !final ? `${status.status} (cancelling)` : status.status;
+    if (state.textContent !== shown) announce(`Request ${shown}`);
+    state.textContent = shown;
     state.className = `state state-${status.status}`;
     eta.textContent = status.eta_s && !final ? ` · about ${Math.ceil(status.eta_s)} s left` : "";
     bar.max = status.requested;
