@@ -370,7 +370,7 @@ class Timing:
         return self.http_p50 - self.raw_p50
 
 
-def _pct(samples: list[float]) -> tuple[float, float]:
+def percentiles(samples: list[float]) -> tuple[float, float]:
     """p50 and p95 in ms (the largest sample's neighbourhood when there are few)."""
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return cuts[49] * 1000, cuts[94] * 1000
@@ -514,7 +514,9 @@ async def _time(run: Prepared, budget: Budget) -> Timing:
         http_s.append(between - before)
         raw_s.append(time.perf_counter() - between)
         failures += not response.is_success
-    return Timing(run.label, len(http_s), *_pct(http_s), *_pct(raw_s), failures, mismatch)
+    return Timing(
+        run.label, len(http_s), *percentiles(http_s), *percentiles(raw_s), failures, mismatch
+    )
 
 
 async def measure(

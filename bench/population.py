@@ -19,7 +19,6 @@ size (1,000 and 10,000 personas, the most a request may ask for; 1,000 and 3,000
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import httpx
 from loguru import logger
 from tests.support.processes import stop
 
-from bench.api import headers, start_api
+from bench.api import headers, percentiles, start_api
 from bench.offline import offline_path
 from bench.pipeline import embedded_stack, fresh_settings, rss_mib
 from persona_api.stats_queries import COUNTED_PROJECTION
@@ -75,20 +74,16 @@ async def seed_request(settings: Settings, count: int) -> PersonaRequested:
 @dataclass
 class Row:
     count: int
-    http_ms: list[float]
-    raw_ms: list[float]
+    http_s: list[float]
+    raw_s: list[float]
     rss_before: float
     rss_after: float
 
     def line(self) -> str:
-        def pct(samples: list[float]) -> tuple[float, float]:
-            ordered = sorted(samples)
-            return statistics.median(ordered), ordered[max(0, round(0.95 * len(ordered)) - 1)]
-
-        http50, http95 = pct(self.http_ms)
-        raw50, raw95 = pct(self.raw_ms)
+        http50, http95 = percentiles(self.http_s)
+        raw50, raw95 = percentiles(self.raw_s)
         return (
-            f"{self.count:>8,} {len(self.http_ms):>6} {http50:>9.0f} {http95:>9.0f} "
+            f"{self.count:>8,} {len(self.http_s):>6} {http50:>9.0f} {http95:>9.0f} "
             f"{raw50:>8.0f} {raw95:>8.0f} {http50 / raw50:>7.2f} "
             f"{self.rss_before:>7.0f} {self.rss_after:>7.0f}"
         )
@@ -98,8 +93,8 @@ async def measure(settings: Settings, request: PersonaRequested, calls: int) -> 
     api, base_url = start_api(settings)
     client = connect(settings)
     personas = Collections.of(client[settings.mongodb_database]).personas
-    http_ms: list[float] = []
-    raw_ms: list[float] = []
+    http_s: list[float] = []
+    raw_s: list[float] = []
     try:
         rss_before = rss_mib(api.pid)
         async with httpx.AsyncClient(base_url=base_url, timeout=300, headers=headers()) as http:
@@ -110,17 +105,17 @@ async def measure(settings: Settings, request: PersonaRequested, calls: int) -> 
             for _ in range(calls):
                 started = time.perf_counter()
                 (await http.get(path)).raise_for_status()
-                http_ms.append((time.perf_counter() - started) * 1000)
+                http_s.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 cursor = personas.find({"request_id": request.request_id}, COUNTED_PROJECTION)
                 fetched = await cursor.to_list()
-                raw_ms.append((time.perf_counter() - started) * 1000)
+                raw_s.append(time.perf_counter() - started)
                 assert len(fetched) == request.count
         rss_after = rss_mib(api.pid)
     finally:
         stop(api)
         await client.close()
-    return Row(request.count, http_ms, raw_ms, rss_before, rss_after)
+    return Row(request.count, http_s, raw_s, rss_before, rss_after)
 
 
 async def main(quick: bool) -> None:

@@ -54,21 +54,19 @@ def _dimension(name: str, quotas: Sequence[Quota], stored: Counter[str]) -> Plan
 def planned_vs_stored(quotas: PlanQuotas, cells: Iterable[PlanCell]) -> list[PlannedDimension]:
     """Per dimension, each option's quota next to the personas stored for it; an option no
     quota names (a persona stored under another plan) is listed with 0 planned."""
-    counts: dict[str, Counter[str]] = {
-        name: Counter() for name in ("location", "age_band", "gender", "occupation")
-    }
-    traits: dict[str, Counter[str]] = {name: Counter() for name in quotas.traits}
-    for cell in cells:
-        for name, counter in counts.items():
-            counter[str(getattr(cell, name))] += 1
-        for trait, value in cell.traits.items():
-            traits.setdefault(trait, Counter())[value] += 1
     planned = {
         "location": quotas.locations,
         "age_band": quotas.ages,
         "gender": quotas.genders,
         "occupation": quotas.occupations,
     }
+    counts: dict[str, Counter[str]] = {name: Counter() for name in planned}
+    traits: dict[str, Counter[str]] = {name: Counter() for name in quotas.traits}
+    for cell in cells:
+        for name, counter in counts.items():
+            counter[str(getattr(cell, name))] += 1
+        for trait, value in cell.traits.items():
+            traits.setdefault(trait, Counter())[value] += 1
     return [_dimension(name, planned[name], counts[name]) for name in counts] + [
         _dimension(name, quotas.traits.get(name, []), counter) for name, counter in traits.items()
     ]

@@ -11,10 +11,10 @@ from persona_infra.settings import Settings
 from persona_producers.request_command import publish_requests
 from persona_worker.app import create_worker
 from tests.conftest import derive
-from tests.integration.test_sharding import final_status
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.kafka import collect
 from tests.support.serve import serve
+from tests.support.through_api import settled
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ async def test_a_capped_request_stops_at_its_cap_on_every_shard(
     request = PersonaRequested(brief="market stall owners in Lagos", count=60, max_cost_usd=CAP_USD)
     async with serve(create_worker(priced).app):
         await publish_requests(priced, [request])
-        status = await final_status(api, str(request.request_id))
+        status = await settled(api, request.request_id, timeout=120)
         failed = await collect(
             priced.kafka_bootstrap_servers,
             priced.topics.failed,

@@ -32,6 +32,7 @@ from tests.conftest import derive
 from tests.support.kafka import collect, created_events
 from tests.support.processes import PERSONA, worker_env
 from tests.support.serve import serve
+from tests.support.through_api import settled
 
 pytestmark = pytest.mark.integration
 FINAL = {"completed", "partial", "failed"}
@@ -42,20 +43,6 @@ async def worker(settings: Settings) -> AsyncIterator[Worker]:
     built = create_worker(settings)
     async with serve(built.app):
         yield built
-
-
-async def final_status(api: httpx.AsyncClient, request_id: object, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await api.get(f"/v1/requests/{request_id}")
-        if found.status_code == 200 and found.json()["status"] in {
-            "completed",
-            "partial",
-            "failed",
-        }:
-            return dict(found.json())
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"request {request_id} did not end within {timeout}s")
 
 
 async def produce_with_headers(
@@ -123,7 +110,7 @@ async def test_a_request_id_reused_with_other_content_is_dead_lettered(
     )
     assert b"already used by a request with other content" in dict(dead[0].headers)["x-dlq-error"]
     await created_events(settings, first.request_id, 4)  # the redelivery re-announced its two
-    status = await final_status(api, first.request_id)
+    status = await settled(api, first.request_id, timeout=30)
     assert (status["brief"], status["requested"], status["stored"]) == ("first brief", 2, 2)
 
 
@@ -154,7 +141,7 @@ async def test_a_frozen_broker_is_a_bounded_503_and_nothing_runs_behind_it(
                 assert lost.json()["items"] == [], "nothing was generated behind the 503"
                 retried = await api.post("/v1/persona", json=body, headers=headers)
                 assert retried.status_code == 202
-                status = await final_status(api, retried.json()["request_id"])
+                status = await settled(api, retried.json()["request_id"], timeout=30)
             assert (status["status"], status["stored"]) == ("completed", 1)
             again = await api.post("/v1/persona", json=body, headers=headers)
             assert again.json()["request_id"] == retried.json()["request_id"]
@@ -237,8 +224,8 @@ async def test_an_accepted_request_whose_event_was_lost_is_re_driven(
     unconfirmed = PersonaRequested(brief="recorded, but the client was told 503", count=2)
     await store.record_pending(unconfirmed)
     async with serve(create_worker(own).app):
-        status = await final_status(api, lost.request_id, timeout=30)
-        dropped = await final_status(api, unconfirmed.request_id, timeout=30)
+        status = await settled(api, lost.request_id, timeout=30)
+        dropped = await settled(api, unconfirmed.request_id, timeout=30)
     assert (status["status"], status["stored"]) == ("completed", 2)
     assert (dropped["status"], dropped["stored"]) == ("failed", 0)
     assert dropped["error"] == "not accepted: the API could not confirm it was queued"
@@ -352,7 +339,7 @@ async def test_persona_request_not_queued_is_retried_by_id_and_generated_once(
             serve(create_app(own)) as url,
             httpx.AsyncClient(base_url=url) as api,
         ):
-            status = await final_status(api, request_id)
+            status = await settled(api, request_id, timeout=30)
             await asyncio.sleep(1)  # a second copy, if any, is handled by now
             personas = (await api.get("/v1/persona", params={"request_id": str(request_id)})).json()
         assert status["status"] == "completed"

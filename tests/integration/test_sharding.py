@@ -23,6 +23,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.kafka import created_events
 from tests.support.processes import start_worker, stop, worker_env
 from tests.support.serve import serve
+from tests.support.through_api import settled
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +40,6 @@ async def workers(settings: Settings, n: int) -> AsyncIterator[list[CountingGene
         yield generators
 
 
-async def final_status(api: httpx.AsyncClient, request_id: str) -> dict[str, object]:
-    async with asyncio.timeout(120):
-        while True:
-            response = await api.get(f"/v1/requests/{request_id}")
-            status = dict(response.json())
-            if response.status_code == 200 and status["status"] not in {"pending", "generating"}:
-                return status
-            await asyncio.sleep(0.2)
-
-
 async def test_every_worker_takes_shards_and_every_ordinal_is_stored_once(
     settings: Settings, api: httpx.AsyncClient
 ) -> None:
@@ -56,7 +47,7 @@ async def test_every_worker_takes_shards_and_every_ordinal_is_stored_once(
     request = PersonaRequested(brief="commuters in Manchester", count=200, seed=11)
     async with workers(sharded, 3) as generators:
         await publish_requests(sharded, [request])
-        status = await final_status(api, str(request.request_id))
+        status = await settled(api, request.request_id, timeout=120)
         events = await created_events(sharded, request.request_id, 200, distinct=True)
 
     assert (status["status"], status["stored"], status["failed"]) == ("completed", 200, 0)
@@ -127,7 +118,7 @@ async def test_a_cancel_stops_the_shards_not_started_and_ends_the_request_cancel
         await publish_requests(slow, [request])
         await created_events(slow, request.request_id, SHARD, distinct=True)
         assert await cancel_request(slow, request.request_id) == 0
-        status = await final_status(api, str(request.request_id))
+        status = await settled(api, request.request_id, timeout=120)
         calls_when_done = len(generator.calls)
         await asyncio.sleep(1.0)
 

@@ -15,15 +15,19 @@ from tests.support.serve import serve
 FINAL = {state.value for state in FINAL_STATES}
 
 
-async def settled(api: httpx.AsyncClient, request_id: str, timeout: float = 60) -> dict[str, Any]:
-    """The request's status once it has ended."""
+async def settled(
+    api: httpx.AsyncClient, request_id: object, timeout: float = 60
+) -> dict[str, Any]:
+    """The request's status once it has ended. A 404 is waited out: a request published
+    straight to Kafka has a status only once a worker takes it."""
     deadline = time.monotonic() + timeout
     while True:
-        status: dict[str, Any] = (await api.get(f"/v1/requests/{request_id}")).json()
-        if status["status"] in FINAL:
+        found = await api.get(f"/v1/requests/{request_id}")
+        status: dict[str, Any] = found.json()
+        if found.status_code == 200 and status["status"] in FINAL:
             return status
         assert time.monotonic() < deadline, f"request {request_id} did not end: {status}"
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
 
 
 async def generate(

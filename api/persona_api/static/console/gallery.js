@@ -92,10 +92,16 @@ export function cardGrid(personas) {
 // reached by a shared link has no known previous page and offers the first one.
 const TRAIL = "persona-console.trail";
 
+// The filters alone: what a page's URL holds but its place in the paging.
+function filtersOf(params) {
+  const filters = new URLSearchParams(params);
+  filters.delete("cursor");
+  filters.delete("page");
+  return filters;
+}
+
 function trailOf(params, page, cursor) {
-  const query = new URLSearchParams(params);
-  query.delete("cursor");
-  query.delete("page");
+  const query = filtersOf(params);
   query.sort();
   const saved = JSON.parse(sessionStorage.getItem(TRAIL) ?? "{}");
   const trail = saved.query === String(query) ? saved.cursors.slice(0, page) : [];
@@ -105,9 +111,7 @@ function trailOf(params, page, cursor) {
 }
 
 function pageLink(params, page, cursor) {
-  const target = new URLSearchParams(params);
-  target.delete("cursor");
-  target.delete("page");
+  const target = filtersOf(params);
   if (cursor) target.set("cursor", cursor);
   if (page > 1) target.set("page", String(page));
   return `#/personas?${target}`;
