@@ -18,6 +18,7 @@ from persona_worker.generators.base import Generated, GenerationTask
 from persona_worker.generators.offline import OfflineGenerator
 from tests.support.kafka import collect, created_events, produce
 from tests.support.serve import serve
+from tests.support.through_api import settled
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +76,7 @@ async def test_request_is_generated_stored_announced_and_served(
     assert stats["total"] == 3
     assert sum(stats["by_country"].values()) == 3
 
-    status = (await api.get(f"/v1/requests/{request.request_id}")).json()
+    status = await settled(api, request.request_id)
     assert (status["status"], status["stored"], status["failed"]) == ("completed", 3, 0)
 
 
@@ -109,7 +110,8 @@ async def test_a_copy_arriving_while_the_request_runs_waits_and_costs_nothing(
     assert len({e.event_id for e in events}) == 6
     assert sorted(generator.calls) == list(range(6))
     assert (await api.get("/v1/persona/stats")).json()["total"] == 6
-    status = (await api.get(f"/v1/requests/{request.request_id}")).json()
+    # A request settles after its last event is published, not before: wait for it.
+    status = await settled(api, request.request_id)
     assert (status["status"], status["stored"]) == ("completed", 6)
 
 
